@@ -1,0 +1,82 @@
+"""Key activity (`last_authn`, `authn_count`) recorded in memory and written in batches.
+
+Writing on every authentication would turn each `docker pull` into a write that queues
+behind every other one (SQLite has one writer). Instead counts accumulate here and a
+background thread flushes them every `activity_flush_seconds`: the figures shown lag by at
+most that much, and a clean shutdown flushes what is left.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime
+
+from sqlalchemy import case, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import col
+
+from iam.db import write_session
+from iam.models import ApiKey, utcnow
+
+log = logging.getLogger("iam.activity")
+
+
+class ActivityRecorder:
+    def __init__(self, engine: Engine, interval: float) -> None:
+        self._engine = engine
+        self._interval = interval
+        self._pending: dict[str, tuple[int, datetime]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def record(self, apikey_id: str) -> None:
+        now = utcnow()
+        with self._lock:
+            count, _ = self._pending.get(apikey_id, (0, now))
+            self._pending[apikey_id] = (count + 1, now)
+
+    def flush(self) -> int:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        if not pending:
+            return 0
+        try:
+            with write_session(self._engine) as session:
+                for key_id, (count, last) in pending.items():
+                    session.execute(
+                        update(ApiKey).where(col(ApiKey.id) == key_id).values(
+                            authn_count=col(ApiKey.authn_count) + count,
+                            last_authn=case(
+                                (col(ApiKey.last_authn).is_(None), last),
+                                (col(ApiKey.last_authn) < last, last),
+                                else_=col(ApiKey.last_authn),
+                            ),
+                        )
+                    )
+        except SQLAlchemyError as exc:
+            log.warning("could not record key activity (%s); will retry", type(exc).__name__)
+            with self._lock:  # put the counts back, merged with anything newer
+                for key_id, (count, last) in pending.items():
+                    newer, newest = self._pending.get(key_id, (0, last))
+                    self._pending[key_id] = (count + newer, max(last, newest))
+            return 0
+        return len(pending)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.flush()
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="iam-activity", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.flush()

@@ -1,0 +1,41 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from iam import __version__
+from iam.api import errors
+from iam.api.middleware import LimitsAndHeaders
+from iam.api.routes import accounts, apikeys, health, identity_token, serviceids, users
+from iam.config import Settings, load_settings
+from iam.runtime import Runtime
+
+ROUTERS = [health.router, identity_token.router, accounts.router, serviceids.router,
+           apikeys.router, users.router]
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    """Build the app; configuration problems raise ConfigurationError before it serves."""
+    runtime = runtime or Runtime.start(settings or load_settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime.activity.start()
+        try:
+            yield
+        finally:
+            runtime.close()
+
+    app = FastAPI(title="registry-iam", version=__version__, lifespan=lifespan,
+                  description="IAM for container registries: service IDs, API keys, "
+                              "policies and registry tokens.")
+    app.state.runtime = runtime
+    errors.install(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_middleware(LimitsAndHeaders, max_body=runtime.settings.max_body_bytes)
+    return app

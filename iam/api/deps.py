@@ -1,0 +1,42 @@
+"""Dependencies declared once: the runtime, the current principal, common headers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from iam import access_tokens
+from iam.authn import Principal, principal_from_claims
+from iam.errors import Unauthenticated
+from iam.runtime import Runtime
+
+_bearer = HTTPBearer(auto_error=False, description="An access token from /identity/token")
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_principal(
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller behind the bearer token, re-checked against the database on every call."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthenticated()
+    claims = access_tokens.verify_access(runtime.settings, runtime.keyring,
+                                         credentials.credentials)
+    with runtime.read() as session:
+        return principal_from_claims(session, claims)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+IfMatch = Annotated[str | None, Header(alias="If-Match")]
+Limit = Annotated[int, Query(ge=1, le=1000, description="Page size")]
+PageStart = Annotated[str | None, Query(max_length=128, description="Cursor from next_pagestart")]

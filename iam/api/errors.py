@@ -1,0 +1,110 @@
+"""The one place where domain errors become HTTP answers.
+
+Admin API errors share one JSON shape: `{"errors":[{"code","message","target"}],
+"status_code", "trace"}`. The OAuth endpoints answer RFC 6749's `{"error","error_description"}`.
+Nothing ever answers with a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from authlib.oauth2.base import OAuth2Error
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from iam import errors
+
+log = logging.getLogger("iam.api")
+
+STATUS: dict[type[errors.IamError], int] = {
+    errors.InvalidInput: 400,
+    errors.Unauthenticated: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.LockedEntity: 409,
+    errors.PreconditionFailed: 412,
+    errors.PreconditionRequired: 428,
+    errors.RateLimited: 429,
+    errors.Unavailable: 503,
+    errors.ConfigurationError: 500,
+}
+
+
+def status_of(exc: errors.IamError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+def problem(status: int, code: str, message: str, *, target: str | None = None,
+            headers: dict[str, str] | None = None) -> JSONResponse:
+    error: dict[str, str] = {"code": code, "message": message}
+    if target:
+        error["target"] = target
+    body = {"errors": [error], "status_code": status, "trace": uuid.uuid4().hex}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _iam_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.IamError)
+    status = status_of(exc)
+    headers: dict[str, str] = {}
+    if isinstance(exc, errors.RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, errors.Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="registry-iam"'
+    return problem(status, exc.code, exc.message, target=exc.target, headers=headers)
+
+
+async def _oauth_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, OAuth2Error)
+    body = {"error": exc.error, "error_description": exc.get_error_description() or exc.error}
+    return JSONResponse(body, status_code=exc.status_code or 400,
+                        headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    parts = []
+    for err in exc.errors()[:10]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return problem(422, "invalid_request", "; ".join(parts) or "invalid request")
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+        exc.status_code, "http_error")
+    return problem(exc.status_code, code, str(exc.detail),
+                   headers=dict(exc.headers) if exc.headers else None)
+
+
+async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable: %s", type(exc).__name__)
+    return problem(503, "service_unavailable", "the database is unavailable; retry shortly",
+                   headers={"Retry-After": "1"})
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return problem(500, "internal_error", "internal error; the event was logged")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(errors.IamError, _iam_error)
+    app.add_exception_handler(OAuth2Error, _oauth_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(OperationalError, _database_down)
+    app.add_exception_handler(PoolTimeout, _database_down)
+    app.add_exception_handler(DBAPIError, _database_down)
+    app.add_exception_handler(Exception, _unexpected)

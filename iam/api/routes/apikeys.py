@@ -1,0 +1,121 @@
+"""`/v1/apikeys`: keys of service IDs (for CI robots) and of users (their own)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from sqlmodel import Session
+
+from iam import apikey_store, guard, serviceids, users
+from iam.api.deps import CurrentPrincipal, IfMatch, Limit, PageStart, RuntimeDep
+from iam.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, ApiKeyUpdate, Page
+from iam.authn import Principal
+from iam.models import ApiKey
+
+router = APIRouter(prefix="/v1/apikeys", tags=["API keys"])
+
+
+def _owner_must_exist(session: Session, caller: Principal, iam_id: str) -> None:
+    if iam_id.startswith("iam-ServiceId-"):
+        serviceids.get_service_id(session, account_id=caller.account_id, service_id=iam_id)
+    else:
+        users.get_user(session, account_id=caller.account_id, iam_id=iam_id)
+
+
+def _key_for(session: Session, caller: Principal, apikey_id: str, action: str) -> ApiKey:
+    row = apikey_store.get_api_key(session, account_id=caller.account_id, apikey_id=apikey_id)
+    guard.require_key_access(session, caller, action, row.iam_id)
+    return row
+
+
+@router.post("", status_code=201)
+def create_api_key(body: ApiKeyCreate, caller: CurrentPrincipal,
+                   runtime: RuntimeDep) -> ApiKeyCreated:
+    """Create a key; the answer carries the key itself, the only time it is ever shown."""
+    owner = body.iam_id or caller.iam_id
+    with runtime.write() as session:
+        _owner_must_exist(session, caller, owner)
+        guard.require_key_access(session, caller, "iam-identity.apikey.create", owner)
+        row, value = apikey_store.create_api_key(
+            session, secret=runtime.secret, account_id=caller.account_id, iam_id=owner,
+            name=body.name, description=body.description, expires_at=body.expires_at)
+    return ApiKeyCreated(**ApiKeyPublic.of(row).model_dump(), apikey=value)
+
+
+@router.get("")
+def list_api_keys(caller: CurrentPrincipal, runtime: RuntimeDep, iam_id: str | None = None,
+                  limit: Limit = 100, pagestart: PageStart = None) -> Page[ApiKeyPublic]:
+    """Keys of one owner (`iam_id`), or of the whole account."""
+    with runtime.read() as session:
+        if iam_id is None:
+            guard.require(session, caller, "iam-identity.apikey.list")
+        else:
+            guard.require_key_access(session, caller, "iam-identity.apikey.list", iam_id)
+        rows, count = apikey_store.list_api_keys(session, account_id=caller.account_id,
+                                                 iam_id=iam_id, limit=limit, start=pagestart)
+    return Page(data=[ApiKeyPublic.of(r) for r in rows], count=count, limit=limit,
+                next_pagestart=rows[-1].id if len(rows) == limit else None)
+
+
+@router.get("/{apikey_id}")
+def read_api_key(apikey_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
+                 response: Response) -> ApiKeyPublic:
+    """Metadata only: the key value is never returned after creation."""
+    with runtime.read() as session:
+        row = _key_for(session, caller, apikey_id, "iam-identity.apikey.get")
+    response.headers["ETag"] = row.entity_tag
+    return ApiKeyPublic.of(row)
+
+
+@router.put("/{apikey_id}")
+def update_api_key(apikey_id: str, body: ApiKeyUpdate, caller: CurrentPrincipal,
+                   runtime: RuntimeDep, if_match: IfMatch = None) -> ApiKeyPublic:
+    with runtime.write() as session:
+        _key_for(session, caller, apikey_id, "iam-identity.apikey.update")
+        row = apikey_store.update_api_key(session, account_id=caller.account_id,
+                                          apikey_id=apikey_id, if_match=if_match,
+                                          name=body.name, description=body.description)
+    return ApiKeyPublic.of(row)
+
+
+@router.delete("/{apikey_id}", status_code=204)
+def delete_api_key(apikey_id: str, caller: CurrentPrincipal, runtime: RuntimeDep) -> None:
+    """Delete; it stops authenticating at once. A locked key must be unlocked first."""
+    with runtime.write() as session:
+        _key_for(session, caller, apikey_id, "iam-identity.apikey.delete")
+        apikey_store.delete_api_key(session, account_id=caller.account_id, apikey_id=apikey_id)
+
+
+def _flag(apikey_id: str, caller: Principal, runtime: RuntimeDep, flag: str,
+          value: bool) -> ApiKeyPublic:
+    action = "iam-identity.apikey.lock" if flag == "locked" else "iam-identity.apikey.update"
+    with runtime.write() as session:
+        _key_for(session, caller, apikey_id, action)
+        setter = apikey_store.set_locked if flag == "locked" else apikey_store.set_disabled
+        row = setter(session, account_id=caller.account_id, apikey_id=apikey_id,
+                     **{flag: value})
+    return ApiKeyPublic.of(row)
+
+
+@router.post("/{apikey_id}/lock")
+def lock_api_key(apikey_id: str, caller: CurrentPrincipal, runtime: RuntimeDep) -> ApiKeyPublic:
+    """Protect from change and deletion; the key keeps working."""
+    return _flag(apikey_id, caller, runtime, "locked", True)
+
+
+@router.delete("/{apikey_id}/lock")
+def unlock_api_key(apikey_id: str, caller: CurrentPrincipal,
+                   runtime: RuntimeDep) -> ApiKeyPublic:
+    return _flag(apikey_id, caller, runtime, "locked", False)
+
+
+@router.post("/{apikey_id}/disable")
+def disable_api_key(apikey_id: str, caller: CurrentPrincipal,
+                    runtime: RuntimeDep) -> ApiKeyPublic:
+    """Stop the key from authenticating, without deleting it."""
+    return _flag(apikey_id, caller, runtime, "disabled", True)
+
+
+@router.delete("/{apikey_id}/disable")
+def enable_api_key(apikey_id: str, caller: CurrentPrincipal,
+                   runtime: RuntimeDep) -> ApiKeyPublic:
+    return _flag(apikey_id, caller, runtime, "disabled", False)

@@ -1,0 +1,89 @@
+"""`/v1/serviceids`: robot identities."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from iam import guard, serviceids
+from iam.api.deps import CurrentPrincipal, IfMatch, Limit, PageStart, RuntimeDep
+from iam.api.schemas import Page, ServiceIdCreate, ServiceIdPublic, ServiceIdUpdate
+
+router = APIRouter(prefix="/v1/serviceids", tags=["service IDs"])
+
+
+@router.post("", status_code=201)
+def create_service_id(body: ServiceIdCreate, caller: CurrentPrincipal,
+                      runtime: RuntimeDep) -> ServiceIdPublic:
+    """Create a service ID in the caller's account."""
+    with runtime.write() as session:
+        guard.require(session, caller, "iam-identity.serviceid.create")
+        row = serviceids.create_service_id(session, account_id=caller.account_id,
+                                           name=body.name, description=body.description)
+    return ServiceIdPublic.of(row)
+
+
+@router.get("")
+def list_service_ids(caller: CurrentPrincipal, runtime: RuntimeDep, limit: Limit = 100,
+                     pagestart: PageStart = None,
+                     name: str | None = None) -> Page[ServiceIdPublic]:
+    """List the account's service IDs, `limit` at a time."""
+    with runtime.read() as session:
+        guard.require(session, caller, "iam-identity.serviceid.list")
+        rows, count = serviceids.list_service_ids(session, account_id=caller.account_id,
+                                                  limit=limit, start=pagestart, name=name)
+    return Page(data=[ServiceIdPublic.of(r) for r in rows], count=count, limit=limit,
+                next_pagestart=rows[-1].id if len(rows) == limit else None)
+
+
+@router.get("/{service_id}")
+def read_service_id(service_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
+                    response: Response) -> ServiceIdPublic:
+    with runtime.read() as session:
+        guard.require(session, caller, "iam-identity.serviceid.get")
+        row = serviceids.get_service_id(session, account_id=caller.account_id,
+                                        service_id=service_id)
+    response.headers["ETag"] = row.entity_tag
+    return ServiceIdPublic.of(row)
+
+
+@router.put("/{service_id}")
+def update_service_id(service_id: str, body: ServiceIdUpdate, caller: CurrentPrincipal,
+                      runtime: RuntimeDep, if_match: IfMatch = None) -> ServiceIdPublic:
+    """Rename or re-describe; needs `If-Match: <entity_tag>`."""
+    with runtime.write() as session:
+        guard.require(session, caller, "iam-identity.serviceid.update")
+        row = serviceids.update_service_id(session, account_id=caller.account_id,
+                                           service_id=service_id, if_match=if_match,
+                                           name=body.name, description=body.description)
+    return ServiceIdPublic.of(row)
+
+
+@router.delete("/{service_id}", status_code=204)
+def delete_service_id(service_id: str, caller: CurrentPrincipal, runtime: RuntimeDep) -> None:
+    """Delete with its API keys and policies; a locked service ID must be unlocked first."""
+    with runtime.write() as session:
+        guard.require(session, caller, "iam-identity.serviceid.delete")
+        serviceids.delete_service_id(session, account_id=caller.account_id,
+                                     service_id=service_id)
+
+
+def _set_lock(service_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
+              locked: bool) -> ServiceIdPublic:
+    with runtime.write() as session:
+        guard.require(session, caller, "iam-identity.serviceid.lock")
+        row = serviceids.set_locked(session, account_id=caller.account_id,
+                                    service_id=service_id, locked=locked)
+    return ServiceIdPublic.of(row)
+
+
+@router.post("/{service_id}/lock")
+def lock_service_id(service_id: str, caller: CurrentPrincipal,
+                    runtime: RuntimeDep) -> ServiceIdPublic:
+    """Protect from change and deletion (its keys keep working)."""
+    return _set_lock(service_id, caller, runtime, True)
+
+
+@router.delete("/{service_id}/lock")
+def unlock_service_id(service_id: str, caller: CurrentPrincipal,
+                      runtime: RuntimeDep) -> ServiceIdPublic:
+    return _set_lock(service_id, caller, runtime, False)

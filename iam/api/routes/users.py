@@ -1,0 +1,70 @@
+"""`/v1/users`: human identities with a password."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from iam import guard, users
+from iam.api.deps import CurrentPrincipal, IfMatch, Limit, PageStart, RuntimeDep
+from iam.api.schemas import Page, PasswordChange, UserCreate, UserPublic, UserUpdate
+
+router = APIRouter(prefix="/v1/users", tags=["users"])
+
+
+@router.post("", status_code=201)
+def create_user(body: UserCreate, caller: CurrentPrincipal, runtime: RuntimeDep) -> UserPublic:
+    with runtime.write() as session:
+        guard.require(session, caller, "iam-identity.user.create")
+        row = users.create_user(session, account_id=caller.account_id, name=body.name,
+                                password=body.password)
+    return UserPublic.of(row)
+
+
+@router.get("")
+def list_users(caller: CurrentPrincipal, runtime: RuntimeDep, limit: Limit = 100,
+               pagestart: PageStart = None) -> Page[UserPublic]:
+    with runtime.read() as session:
+        guard.require(session, caller, "iam-identity.user.list")
+        rows, count = users.list_users(session, account_id=caller.account_id, limit=limit,
+                                       start=pagestart)
+    return Page(data=[UserPublic.of(r) for r in rows], count=count, limit=limit,
+                next_pagestart=rows[-1].iam_id if len(rows) == limit else None)
+
+
+@router.get("/{iam_id}")
+def read_user(iam_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
+              response: Response) -> UserPublic:
+    with runtime.read() as session:
+        if iam_id != caller.iam_id:
+            guard.require(session, caller, "iam-identity.user.get")
+        row = users.get_user(session, account_id=caller.account_id, iam_id=iam_id)
+    response.headers["ETag"] = row.entity_tag
+    return UserPublic.of(row)
+
+
+@router.put("/{iam_id}")
+def update_user(iam_id: str, body: UserUpdate, caller: CurrentPrincipal, runtime: RuntimeDep,
+                if_match: IfMatch = None) -> UserPublic:
+    with runtime.write() as session:
+        guard.require(session, caller, "iam-identity.user.update")
+        row = users.update_user(session, account_id=caller.account_id, iam_id=iam_id,
+                                if_match=if_match, name=body.name)
+    return UserPublic.of(row)
+
+
+@router.put("/{iam_id}/password", status_code=204)
+def change_password(iam_id: str, body: PasswordChange, caller: CurrentPrincipal,
+                    runtime: RuntimeDep) -> None:
+    """Set a new password (one's own, or any with iam-identity.user.update)."""
+    with runtime.write() as session:
+        if iam_id != caller.iam_id:
+            guard.require(session, caller, "iam-identity.user.update")
+        users.set_password(session, account_id=caller.account_id, iam_id=iam_id,
+                           password=body.password)
+
+
+@router.delete("/{iam_id}", status_code=204)
+def delete_user(iam_id: str, caller: CurrentPrincipal, runtime: RuntimeDep) -> None:
+    with runtime.write() as session:
+        guard.require(session, caller, "iam-identity.user.delete")
+        users.delete_user(session, account_id=caller.account_id, iam_id=iam_id)

@@ -1,0 +1,140 @@
+"""Request and response shapes of the admin API. Secrets appear only in `ApiKeyCreated`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+
+from iam.models import ApiKey, ServiceId, User
+
+T = TypeVar("T")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Page(BaseModel, Generic[T]):
+    data: list[T]
+    count: int = Field(description="How many match, across all pages")
+    limit: int
+    next_pagestart: str | None = Field(
+        default=None, description="Pass as `pagestart` to read the next page")
+
+
+class ServiceIdCreate(Strict):
+    name: StrictStr = Field(max_length=4096)
+    description: StrictStr | None = Field(default=None, max_length=4096)
+
+
+class ServiceIdUpdate(Strict):
+    name: StrictStr | None = Field(default=None, max_length=4096)
+    description: StrictStr | None = Field(default=None, max_length=4096)
+
+
+class ServiceIdPublic(BaseModel):
+    id: str
+    iam_id: str
+    account_id: str
+    name: str
+    description: str
+    locked: bool
+    created_at: datetime
+    modified_at: datetime
+    entity_tag: str
+
+    @classmethod
+    def of(cls, row: ServiceId) -> ServiceIdPublic:
+        return cls.model_validate(row, from_attributes=True)
+
+
+class ApiKeyCreate(Strict):
+    name: StrictStr = Field(max_length=4096)
+    iam_id: StrictStr | None = Field(
+        default=None, max_length=128,
+        description="Owner (a service ID's iam_id); omitted = the caller's own user key")
+    description: StrictStr | None = Field(default=None, max_length=4096)
+    expires_at: datetime | None = None
+
+
+class ApiKeyUpdate(Strict):
+    name: StrictStr | None = Field(default=None, max_length=4096)
+    description: StrictStr | None = Field(default=None, max_length=4096)
+
+
+class ApiKeyPublic(BaseModel):
+    id: str
+    iam_id: str
+    account_id: str
+    name: str
+    description: str
+    locked: bool
+    disabled: bool
+    created_at: datetime
+    modified_at: datetime
+    expires_at: datetime | None
+    last_authn: datetime | None
+    authn_count: int
+    entity_tag: str
+
+    @classmethod
+    def of(cls, row: ApiKey) -> ApiKeyPublic:
+        return cls.model_validate(row, from_attributes=True)
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    apikey: str = Field(description="The key itself. Shown once: store it now.")
+
+
+class UserCreate(Strict):
+    name: StrictStr = Field(max_length=4096)
+    password: StrictStr = Field(max_length=4096)
+
+
+class UserUpdate(Strict):
+    name: StrictStr | None = Field(default=None, max_length=4096)
+
+
+class PasswordChange(Strict):
+    password: StrictStr = Field(max_length=4096)
+
+
+class UserPublic(BaseModel):
+    iam_id: str
+    account_id: str
+    name: str
+    locked: bool
+    created_at: datetime
+    modified_at: datetime
+    entity_tag: str
+
+    @classmethod
+    def of(cls, row: User) -> UserPublic:
+        return cls.model_validate(row, from_attributes=True)
+
+
+class AccountCreate(Strict):
+    name: StrictStr = Field(max_length=4096)
+
+
+class AccountCreated(BaseModel):
+    id: str
+    name: str
+    owner_iam_id: str
+    owner_service_id: str
+    apikey: str = Field(description="The owner's API key. Shown once: store it now.")
+
+
+class IdentityToken(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str = "Bearer"  # noqa: S105 (a type name, not a secret)
+    expires_in: int
+    expiration: int
+
+
+class Health(BaseModel):
+    status: str
+    detail: StrictBool | str | None = None

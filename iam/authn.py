@@ -1,0 +1,137 @@
+"""Authentication: API key, password, access token and refresh token, each to a Principal.
+
+Every failure raises the same `Unauthenticated("authentication required")`, whatever the
+cause (malformed, unknown, wrong, disabled, expired, owner gone), so a caller learns nothing
+about which keys or users exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlmodel import Session, col, select
+
+from iam import apikeys, passwords
+from iam.errors import Unauthenticated
+from iam.models import Account, ApiKey, ServiceId, User, utcnow
+
+Kind = Literal["ServiceId", "User"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, as established by one credential."""
+
+    iam_id: str
+    account_id: str
+    kind: Kind
+    name: str
+    apikey_id: str | None = None
+    is_owner: bool = False
+    is_operator: bool = False
+    credential: str = ""  # fingerprint bound into refresh tokens (see password_fingerprint)
+
+
+def kind_of(iam_id: str) -> Kind:
+    return "ServiceId" if iam_id.startswith("iam-ServiceId-") else "User"
+
+
+def password_fingerprint(password_hash: str) -> str:
+    """Changes whenever the password does, so refresh tokens die with the old password."""
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+
+
+def _principal(account: Account, iam_id: str, name: str, *, apikey_id: str | None = None,
+               credential: str = "") -> Principal:
+    return Principal(
+        iam_id=iam_id, account_id=account.id, kind=kind_of(iam_id), name=name,
+        apikey_id=apikey_id, is_owner=account.owner_iam_id == iam_id,
+        is_operator=account.is_system and account.owner_iam_id == iam_id,
+        credential=credential,
+    )
+
+
+def _key_row(session: Session, condition: Any) -> tuple[ApiKey, Account, str] | None:
+    """The key, its account and its owner's name, in one indexed query (owner must exist)."""
+    row = session.exec(
+        select(ApiKey, Account, ServiceId.name, User.name)
+        .join(Account, col(Account.id) == ApiKey.account_id)
+        .outerjoin(ServiceId, col(ServiceId.iam_id) == ApiKey.iam_id)
+        .outerjoin(User, col(User.iam_id) == ApiKey.iam_id)
+        .where(condition)
+    ).first()
+    if row is None:
+        return None
+    key, account, sid_name, user_name = row
+    owner_name = sid_name if sid_name is not None else user_name
+    if owner_name is None:
+        return None
+    return key, account, owner_name
+
+
+def _usable(key: ApiKey) -> bool:
+    return not key.disabled and (key.expires_at is None or key.expires_at > utcnow())
+
+
+def authenticate_api_key(session: Session, *, secret: bytes, value: str) -> Principal:
+    if not apikeys.is_well_formed(value):
+        raise Unauthenticated()
+    digest = apikeys.digest(value, secret)
+    found = _key_row(session, ApiKey.key_hash == digest)
+    if found is None:
+        raise Unauthenticated()
+    key, account, owner_name = found
+    if not hmac.compare_digest(key.key_hash, digest) or not _usable(key):
+        raise Unauthenticated()
+    return _principal(account, key.iam_id, owner_name, apikey_id=key.id)
+
+
+def _find_user(session: Session, username: str, account_id: str | None) -> User | None:
+    """`name`, or `name@account_id` when the same name exists in several accounts."""
+    if account_id is None and "@" in username:
+        username, _, account_id = username.rpartition("@")
+    query = select(User).where(User.name == username)
+    if account_id is not None:
+        query = query.where(User.account_id == account_id)
+    users = session.exec(query.limit(2)).all()
+    return users[0] if len(users) == 1 else None
+
+
+def authenticate_password(session: Session, *, username: str, password: str,
+                          account_id: str | None = None) -> Principal:
+    user = _find_user(session, username, account_id)
+    ok = passwords.verify_password(password, user.password_hash if user else None)
+    if user is None or not ok:
+        raise Unauthenticated()
+    account = session.get(Account, user.account_id)
+    if account is None:
+        raise Unauthenticated()
+    return _principal(account, user.iam_id, user.name,
+                      credential=password_fingerprint(user.password_hash))
+
+
+def principal_from_claims(session: Session, claims: dict[str, Any]) -> Principal:
+    """Re-check that the identity and credential behind a token are still valid."""
+    iam_id = str(claims.get("sub", ""))
+    apikey_id = claims.get("apikey_id")
+    if apikey_id:
+        found = _key_row(session, ApiKey.id == str(apikey_id))
+        if found is None:
+            raise Unauthenticated()
+        key, account, owner_name = found
+        if key.iam_id != iam_id or not _usable(key):
+            raise Unauthenticated()
+        return _principal(account, iam_id, owner_name, apikey_id=key.id)
+    user = session.get(User, iam_id)
+    if user is None:
+        raise Unauthenticated()
+    fingerprint = password_fingerprint(user.password_hash)
+    if not hmac.compare_digest(str(claims.get("pwd", "")), fingerprint):
+        raise Unauthenticated()
+    user_account = session.get(Account, user.account_id)
+    if user_account is None or user_account.id != claims.get("account"):
+        raise Unauthenticated()
+    return _principal(user_account, user.iam_id, user.name, credential=fingerprint)

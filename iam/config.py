@@ -1,0 +1,161 @@
+"""Settings: one class, read from `IAM_*` variables and an optional TOML file.
+
+Bad configuration is refused when the settings are built, with a message that says
+what to fix, so that a misconfigured service never starts half-working.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_REGISTRY_SERVICE = "registry.local"
+
+
+class Registry(BaseModel):
+    """A registry we issue tokens for: its `service` is the JWT `aud`."""
+
+    service: str = Field(min_length=1, max_length=256)
+    region: str = Field(default="", max_length=64)
+
+
+def _config_file() -> Path | None:
+    explicit = os.environ.get("IAM_CONFIG_FILE")
+    if explicit:
+        return Path(explicit)
+    candidate = Path(os.environ.get("IAM_DATA_DIR", "data")) / "config.toml"
+    return candidate if candidate.is_file() else None
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; each is `IAM_<NAME>` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="IAM_", extra="ignore")
+
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    issuer: str = "registry-iam"
+    public_url: str = "http://127.0.0.1:8080"
+    token_ttl: int = 300
+    access_token_ttl: int = 3600
+    refresh_token_ttl: int = 30 * 24 * 3600
+    signing_alg: Literal["ES256", "RS256"] = "ES256"
+    registries: list[Registry] = Field(
+        default_factory=lambda: [Registry(service=DEFAULT_REGISTRY_SERVICE)]
+    )
+    registry_operators: list[str] = Field(default_factory=list)
+    hmac_secret: SecretStr | None = None
+    redis_url: str | None = None
+    activity_flush_seconds: float = 2.0
+    max_body_bytes: int = 64 * 1024
+    log_level: str = "info"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_file()
+        if path is not None:
+            if not path.is_file():
+                raise ValueError(f"IAM_CONFIG_FILE={path} does not exist")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @field_validator("token_ttl")
+    @classmethod
+    def _token_ttl_in_range(cls, value: int) -> int:
+        if not 60 <= value <= 3600:
+            raise ValueError(
+                "IAM_TOKEN_TTL must be between 60 and 3600 seconds: clients treat less than 60 "
+                "as 60, and a registry token should not outlive a revoked key by much"
+            )
+        return value
+
+    @field_validator("access_token_ttl")
+    @classmethod
+    def _access_ttl_in_range(cls, value: int) -> int:
+        if not 60 <= value <= 24 * 3600:
+            raise ValueError("IAM_ACCESS_TOKEN_TTL must be between 60 and 86400 seconds")
+        return value
+
+    @field_validator("refresh_token_ttl")
+    @classmethod
+    def _refresh_ttl_in_range(cls, value: int) -> int:
+        if not 300 <= value <= 90 * 24 * 3600:
+            raise ValueError("IAM_REFRESH_TOKEN_TTL must be between 300 s and 90 days")
+        return value
+
+    @field_validator("registries")
+    @classmethod
+    def _registries_unique(cls, value: list[Registry]) -> list[Registry]:
+        if not value:
+            raise ValueError("IAM_REGISTRIES must list at least one registry")
+        names = [r.service for r in value]
+        if len(set(names)) != len(names):
+            raise ValueError("IAM_REGISTRIES lists the same service twice")
+        return value
+
+    @model_validator(mode="after")
+    def _secret_long_enough(self) -> Settings:
+        if self.hmac_secret is not None and len(self.hmac_secret.get_secret_value()) < 32:
+            raise ValueError("IAM_HMAC_SECRET must be at least 32 characters")
+        return self
+
+    @cached_property
+    def db_url(self) -> str:
+        """The database URL, defaulting to an SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'iam.db').resolve()}"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def admin_audience(self) -> str:
+        return f"{self.issuer}/admin"
+
+    @property
+    def refresh_audience(self) -> str:
+        return f"{self.issuer}/refresh"
+
+    def registry(self, service: str) -> Registry | None:
+        for registry in self.registries:
+            if registry.service == service:
+                return registry
+        return None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning validation errors into one readable message."""
+    from pydantic import ValidationError
+
+    from iam.errors import ConfigurationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid configuration: {problems}") from None
+    except ValueError as exc:
+        raise ConfigurationError(f"invalid configuration: {exc}") from None

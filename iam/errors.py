@@ -1,0 +1,94 @@
+"""Domain errors. The API layer maps each class to a response in one place."""
+
+from __future__ import annotations
+
+
+class IamError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+    code = "internal_error"
+
+    def __init__(self, message: str, *, target: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.target = target
+
+
+class ConfigurationError(IamError):
+    """Raised when settings, key or policy files are unusable; the service refuses to start."""
+
+    code = "bad_configuration"
+
+
+class InvalidInput(IamError):
+    """Raised when a request is well-formed but a value breaks a rule (name, role, scope...)."""
+
+    code = "invalid_input"
+
+
+class NotFound(IamError):
+    """Raised when an entity does not exist, or exists in another account (never say which)."""
+
+    code = "not_found"
+
+
+class Conflict(IamError):
+    """Raised when a write collides with existing state (duplicate name, namespace taken)."""
+
+    code = "conflict"
+
+
+class LockedEntity(Conflict):
+    """Raised when changing or deleting a locked entity: it must be unlocked first."""
+
+    code = "locked"
+
+
+class PreconditionFailed(IamError):
+    """Raised when `If-Match` does not carry the entity's current tag (a lost update averted)."""
+
+    code = "precondition_failed"
+
+
+class PreconditionRequired(IamError):
+    """Raised when an update comes without `If-Match`."""
+
+    code = "precondition_required"
+
+
+class Unauthenticated(IamError):
+    """Raised when credentials are missing, malformed, unknown, wrong, disabled or expired.
+
+    The message is deliberately the same for every cause.
+    """
+
+    code = "unauthorized"
+
+    def __init__(self, message: str = "authentication required") -> None:
+        super().__init__(message)
+
+
+class Forbidden(IamError):
+    """Raised when an authenticated caller lacks the action named in the message."""
+
+    code = "forbidden"
+
+    def __init__(self, action: str, message: str | None = None) -> None:
+        super().__init__(message or f"missing action {action}")
+        self.action = action
+
+
+class RateLimited(IamError):
+    """Raised when a client has failed authentication too often; it may retry later."""
+
+    code = "too_many_requests"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed authentications; retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
+class Unavailable(IamError):
+    """Raised when the database cannot be reached; the client should retry."""
+
+    code = "service_unavailable"

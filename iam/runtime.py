@@ -1,0 +1,47 @@
+"""Everything a running service holds: settings, database engine, keyring, HMAC secret."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from iam import db, serversecret
+from iam.activity import ActivityRecorder
+from iam.config import Settings
+from iam.signing import Keyring
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    keyring: Keyring
+    secret: bytes = field(repr=False)
+    activity: ActivityRecorder
+
+    @classmethod
+    def start(cls, settings: Settings) -> Runtime:
+        """Load and check everything; refuses with ConfigurationError what is unusable."""
+        secret = serversecret.load(settings)
+        keyring = Keyring(settings.keys_dir)
+        engine = db.make_engine(settings.db_url)
+        activity = ActivityRecorder(engine, settings.activity_flush_seconds)
+        return cls(settings, engine, keyring, secret, activity)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with db.read_session(self.engine) as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        with db.write_session(self.engine) as session:
+            yield session
+
+    def close(self) -> None:
+        self.activity.stop()
+        self.engine.dispose()

@@ -1,0 +1,88 @@
+"""Service IDs: robot identities (CI, clusters) that own API keys and hold policies."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import delete, func
+from sqlmodel import Session, select
+
+from iam.errors import Conflict, LockedEntity
+from iam.models import Account, ApiKey, GroupMember, Policy, ServiceId, new_tag, utcnow
+from iam.store import get_in_account, guarded_update
+from iam.validation import clean_description, clean_name
+
+KIND = "service ID"
+
+
+def create_service_id(session: Session, *, account_id: str, name: str,
+                      description: str | None = None) -> ServiceId:
+    now = utcnow()
+    uid = uuid.uuid4()
+    row = ServiceId(
+        id=f"ServiceId-{uid}", iam_id=f"iam-ServiceId-{uid}", account_id=account_id,
+        name=clean_name(name), description=clean_description(description),
+        created_at=now, modified_at=now, entity_tag=new_tag(),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get_service_id(session: Session, *, account_id: str, service_id: str) -> ServiceId:
+    """By `ServiceId-...` id or by its `iam-ServiceId-...` iam_id."""
+    column = "iam_id" if service_id.startswith("iam-") else "id"
+    return get_in_account(session, ServiceId, service_id, account_id=account_id, kind=KIND,
+                          key_column=column)
+
+
+def list_service_ids(session: Session, *, account_id: str, limit: int, start: str | None,
+                     name: str | None = None) -> tuple[list[ServiceId], int]:
+    query = select(ServiceId).where(ServiceId.account_id == account_id)
+    if name is not None:
+        query = query.where(ServiceId.name == name)
+    count = session.exec(select(func.count()).select_from(query.subquery())).one()
+    if start:
+        query = query.where(ServiceId.id > start)
+    rows = session.exec(query.order_by(ServiceId.id).limit(limit)).all()
+    return list(rows), int(count)
+
+
+def update_service_id(session: Session, *, account_id: str, service_id: str,
+                      if_match: str | None, name: str | None,
+                      description: str | None) -> ServiceId:
+    row = get_service_id(session, account_id=account_id, service_id=service_id)
+    values: dict[str, str] = {}
+    if name is not None:
+        values["name"] = clean_name(name)
+    if description is not None:
+        values["description"] = clean_description(description)
+    guarded_update(session, row, if_match=if_match, kind=KIND, values=values)
+    return row
+
+
+def set_locked(session: Session, *, account_id: str, service_id: str, locked: bool) -> ServiceId:
+    row = get_service_id(session, account_id=account_id, service_id=service_id)
+    if row.locked != locked:
+        row.locked = locked
+        row.modified_at = utcnow()
+        row.entity_tag = new_tag()
+        session.add(row)
+        session.flush()
+    return row
+
+
+def delete_service_id(session: Session, *, account_id: str, service_id: str) -> ServiceId:
+    """Delete the service ID with its keys, memberships and policies (they die with it)."""
+    row = get_service_id(session, account_id=account_id, service_id=service_id)
+    if row.locked:
+        raise LockedEntity("service ID is locked; unlock it before deleting it", target=KIND)
+    account = session.get(Account, account_id)
+    if account is not None and account.owner_iam_id == row.iam_id:
+        raise Conflict("the account owner's service ID cannot be deleted", target=KIND)
+    for model in (ApiKey, GroupMember):
+        session.execute(delete(model).where(model.iam_id == row.iam_id))  # type: ignore[arg-type]
+    session.execute(delete(Policy).where(Policy.subject_iam_id == row.iam_id))  # type: ignore[arg-type]
+    session.delete(row)
+    session.flush()
+    return row

@@ -1,0 +1,249 @@
+"""Signing keys: generation, the libtrust key id, x5c certificates, JWKS and the keyring.
+
+Each key is three files in the keys directory: `<name>.key` (PEM private key, mode 0600),
+`<name>.crt` (its self-signed certificate, what the registry's `rootcertbundle` holds) and
+`<name>.json` (kid, algorithm, activation time). A new key is published (bundle, JWKS) as
+soon as it exists but signs only from its `activate_at`, so registries can learn it first.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import stat
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
+from cryptography.x509.oid import NameOID
+
+from iam.errors import ConfigurationError, Unauthenticated
+
+ALGORITHMS = ("ES256", "RS256")
+RELOAD_INTERVAL_S = 5.0
+
+
+def libtrust_kid(public_key: PublicKeyTypes) -> str:
+    """The key id docker's libtrust derives: SHA-256 of the DER SPKI, 240 bits, base32."""
+    der = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    encoded = base64.b32encode(hashlib.sha256(der).digest()[:30]).decode().rstrip("=")
+    return ":".join(encoded[i : i + 4] for i in range(0, 48, 4))
+
+
+def check_private_file(path: Path) -> None:
+    """Refuse a secret file that others can read: it must be mode 0600 (or stricter)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc.strerror}") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigurationError(
+            f"{path} is readable by group or others (mode {stat.S_IMODE(mode):o}); "
+            f"run: chmod 600 {path}"
+        )
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """Create a file readable by its owner only, atomically, never widening permissions."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    name: str
+    kid: str
+    alg: str
+    private_key: PrivateKeyTypes
+    certificate: x509.Certificate
+    created_at: datetime
+    activate_at: datetime
+
+    def __repr__(self) -> str:  # never show key material
+        return f"SigningKey(kid={self.kid!r}, alg={self.alg!r}, activate_at={self.activate_at})"
+
+    @property
+    def public_key(self) -> PublicKeyTypes:
+        return self.certificate.public_key()
+
+    @property
+    def x5c(self) -> str:
+        return base64.b64encode(self.certificate.public_bytes(serialization.Encoding.DER)).decode()
+
+    @property
+    def certificate_pem(self) -> str:
+        return self.certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+    def jwk(self) -> dict[str, Any]:
+        jwk: dict[str, Any] = json.loads(jwt.algorithms.get_default_algorithms()[self.alg]
+                                         .to_jwk(self.public_key))
+        jwk.update({"kid": self.kid, "alg": self.alg, "use": "sig", "x5c": [self.x5c]})
+        return jwk
+
+
+def _new_private_key(alg: str) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
+    if alg == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if alg == "RS256":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    raise ConfigurationError(f"unsupported signing algorithm {alg!r}; use one of {ALGORITHMS}")
+
+
+def _self_signed(private_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey, issuer: str,
+                 kid: str) -> x509.Certificate:
+    now = datetime.now(UTC)
+    name = x509.Name([
+        x509.NameAttribute(NameOID.COMMON_NAME, f"{issuer} token signing {kid[:14]}"[:64]),
+    ])
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(private_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(private_key, hashes.SHA256())
+    )
+
+
+def generate_key(keys_dir: Path, *, alg: str, issuer: str,
+                 activate_at: datetime | None = None) -> SigningKey:
+    """Create a key and its certificate in `keys_dir`; it signs from `activate_at` (now)."""
+    private_key = _new_private_key(alg)
+    kid = libtrust_kid(private_key.public_key())
+    certificate = _self_signed(private_key, issuer, kid)
+    created = datetime.now(UTC)
+    activate = activate_at or created
+    name = f"{created.strftime('%Y%m%dT%H%M%S')}-{kid[:4]}{kid[5:9]}".lower()
+    pem = private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    write_private_file(keys_dir / f"{name}.key", pem)
+    (keys_dir / f"{name}.crt").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    meta = {"kid": kid, "alg": alg, "created_at": created.isoformat(),
+            "activate_at": activate.isoformat()}
+    (keys_dir / f"{name}.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return SigningKey(name, kid, alg, private_key, certificate, created, activate)
+
+
+def load_keys(keys_dir: Path) -> list[SigningKey]:
+    """Every key in the directory, oldest activation first. Refuses unsafe or broken files."""
+    keys: list[SigningKey] = []
+    if not keys_dir.is_dir():
+        return keys
+    for meta_path in sorted(keys_dir.glob("*.json")):
+        name = meta_path.stem
+        key_path = keys_dir / f"{name}.key"
+        check_private_file(key_path)
+        try:
+            meta = json.loads(meta_path.read_text())
+            private_key = serialization.load_pem_private_key(key_path.read_bytes(), None)
+            certificate = x509.load_pem_x509_certificate((keys_dir / f"{name}.crt").read_bytes())
+            key = SigningKey(
+                name, meta["kid"], meta["alg"], private_key, certificate,
+                datetime.fromisoformat(meta["created_at"]),
+                datetime.fromisoformat(meta["activate_at"]),
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigurationError(f"signing key {name} in {keys_dir} is unusable: {exc}") \
+                from None
+        if key.alg not in ALGORITHMS or libtrust_kid(key.public_key) != key.kid:
+            raise ConfigurationError(f"signing key {name}: kid or algorithm does not match")
+        keys.append(key)
+    keys.sort(key=lambda k: (k.activate_at, k.created_at))
+    return keys
+
+
+class Keyring:
+    """The keys of one data directory, re-read when the directory changes (rotation)."""
+
+    def __init__(self, keys_dir: Path) -> None:
+        self._dir = keys_dir
+        self._lock = threading.Lock()
+        self._keys: list[SigningKey] = []
+        self._by_kid: dict[str, SigningKey] = {}
+        self._stamp: float | None = None
+        self._checked = 0.0
+        self._reload(force=True)
+        if not self._keys:
+            raise ConfigurationError(f"no signing key in {keys_dir}; run `iam init` first")
+
+    def _reload(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._checked < RELOAD_INTERVAL_S:
+            return
+        with self._lock:
+            self._checked = now
+            stamp = self._dir.stat().st_mtime if self._dir.exists() else None
+            if not force and stamp == self._stamp:
+                return
+            keys = load_keys(self._dir)
+            self._keys = keys
+            self._by_kid = {k.kid: k for k in keys}
+            self._stamp = stamp
+
+    def published(self) -> list[SigningKey]:
+        self._reload()
+        return list(self._keys)
+
+    def active(self) -> SigningKey:
+        """The newest key whose activation time has come."""
+        self._reload()
+        now = datetime.now(UTC)
+        ready = [k for k in self._keys if k.activate_at <= now]
+        return ready[-1] if ready else self._keys[0]
+
+    def by_kid(self, kid: str) -> SigningKey | None:
+        self._reload()
+        return self._by_kid.get(kid)
+
+    def sign(self, claims: dict[str, Any], *, x5c: bool = False) -> str:
+        key = self.active()
+        headers: dict[str, Any] = {"kid": key.kid}
+        if x5c:
+            headers["x5c"] = [key.x5c]
+        return jwt.encode(claims, key.private_key, algorithm=key.alg, headers=headers)  # type: ignore[arg-type]
+
+    def verify(self, token: str, *, audience: str, issuer: str) -> dict[str, Any]:
+        """Strict verification: known kid, its pinned algorithm, iss, aud, exp, nbf."""
+        try:
+            header = jwt.get_unverified_header(token)
+            key = self._by_kid.get(str(header.get("kid"))) or self.by_kid(str(header.get("kid")))
+            if key is None:
+                raise Unauthenticated("invalid token")
+            claims: dict[str, Any] = jwt.decode(
+                token, key.public_key, algorithms=[key.alg], audience=audience, issuer=issuer,  # type: ignore[arg-type]
+                options={"require": ["exp", "iat", "iss", "aud", "sub", "jti"]}, leeway=30,
+            )
+        except jwt.PyJWTError:
+            raise Unauthenticated("invalid token") from None
+        return claims
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [k.jwk() for k in self.published()]}
+
+    def bundle_pem(self) -> str:
+        return "".join(k.certificate_pem for k in self.published())

@@ -1,0 +1,50 @@
+"""Small data helpers shared by the entity modules: account-scoped reads, guarded updates."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import Session, SQLModel, select
+
+from iam.errors import LockedEntity, NotFound, PreconditionFailed, PreconditionRequired
+from iam.models import new_tag, utcnow
+
+M = TypeVar("M", bound=SQLModel)
+
+
+def get_in_account(session: Session, model: type[M], key: str, *, account_id: str,
+                   kind: str, key_column: str = "id") -> M:
+    """The entity, or NotFound when absent *or in another account* (never say which)."""
+    column = getattr(model, key_column)
+    row = session.exec(
+        select(model).where(column == key, model.account_id == account_id)  # type: ignore[attr-defined]
+    ).first()
+    if row is None:
+        raise NotFound(f"{kind} {key} not found", target=kind)
+    return row
+
+
+def guarded_update(session: Session, row: SQLModel, *, if_match: str | None, kind: str,
+                   values: dict[str, Any], key_column: str = "id",
+                   respect_lock: bool = True) -> None:
+    """Apply `values` only if the row still carries the tag the caller read (no lost update)."""
+    if if_match is None:
+        raise PreconditionRequired(f"updating a {kind} needs an If-Match header with its "
+                                   "entity_tag")
+    if respect_lock and getattr(row, "locked", False):
+        raise LockedEntity(f"{kind} is locked; unlock it first", target=kind)
+    model = type(row)
+    key = getattr(row, key_column)
+    values = {**values, "modified_at": utcnow(), "entity_tag": new_tag()}
+    result = session.execute(
+        update(model)
+        .where(getattr(model, key_column) == key, model.entity_tag == if_match.strip('"'))  # type: ignore[attr-defined]
+        .values(**values)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise PreconditionFailed(f"{kind} was changed since it was read; fetch it again and "
+                                 "retry with its new entity_tag")
+    for field, value in values.items():
+        set_committed_value(row, field, value)

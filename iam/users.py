@@ -1,0 +1,101 @@
+"""Users: human identities with a password, unique by name within their account."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import delete, func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from iam import passwords
+from iam.errors import Conflict, InvalidInput, LockedEntity
+from iam.models import ApiKey, GroupMember, Policy, User, new_tag, utcnow
+from iam.store import get_in_account, guarded_update
+from iam.validation import clean_name
+
+KIND = "user"
+
+
+def _checked_password(password: str) -> str:
+    problem = passwords.check_strength(password)
+    if problem:
+        raise InvalidInput(problem, target="password")
+    return passwords.hash_password(password)
+
+
+def create_user(session: Session, *, account_id: str, name: str, password: str) -> User:
+    name = clean_name(name)
+    if "@" in name:
+        raise InvalidInput("name must not contain '@' (it separates name and account at login)",
+                           target="name")
+    now = utcnow()
+    row = User(
+        iam_id=f"iam-User-{uuid.uuid4()}", account_id=account_id, name=name,
+        password_hash=_checked_password(password), created_at=now, modified_at=now,
+        password_changed_at=now, entity_tag=new_tag(),
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        raise Conflict(f"a user named {name!r} already exists in this account",
+                       target="name") from None
+    return row
+
+
+def get_user(session: Session, *, account_id: str, iam_id: str) -> User:
+    return get_in_account(session, User, iam_id, account_id=account_id, kind=KIND,
+                          key_column="iam_id")
+
+
+def list_users(session: Session, *, account_id: str, limit: int,
+               start: str | None) -> tuple[list[User], int]:
+    query = select(User).where(User.account_id == account_id)
+    count = session.exec(select(func.count()).select_from(query.subquery())).one()
+    if start:
+        query = query.where(User.iam_id > start)
+    rows = session.exec(query.order_by(User.iam_id).limit(limit)).all()
+    return list(rows), int(count)
+
+
+def update_user(session: Session, *, account_id: str, iam_id: str, if_match: str | None,
+                name: str | None) -> User:
+    row = get_user(session, account_id=account_id, iam_id=iam_id)
+    values: dict[str, str] = {}
+    if name is not None:
+        values["name"] = clean_name(name)
+    try:
+        with session.begin_nested():
+            guarded_update(session, row, if_match=if_match, kind=KIND, values=values,
+                           key_column="iam_id")
+    except IntegrityError:
+        raise Conflict(f"a user named {name!r} already exists in this account",
+                       target="name") from None
+    return row
+
+
+def set_password(session: Session, *, account_id: str, iam_id: str, password: str) -> User:
+    """A new password; refresh tokens bound to the old one stop working."""
+    row = get_user(session, account_id=account_id, iam_id=iam_id)
+    now = utcnow()
+    row.password_hash = _checked_password(password)
+    row.password_changed_at = now
+    row.modified_at = now
+    row.entity_tag = new_tag()
+    session.add(row)
+    session.flush()
+    return row
+
+
+def delete_user(session: Session, *, account_id: str, iam_id: str) -> User:
+    row = get_user(session, account_id=account_id, iam_id=iam_id)
+    if row.locked:
+        raise LockedEntity("user is locked; unlock it before deleting it", target=KIND)
+    for model in (ApiKey, GroupMember):
+        session.execute(delete(model).where(model.iam_id == row.iam_id))  # type: ignore[arg-type]
+    session.execute(delete(Policy).where(Policy.subject_iam_id == row.iam_id))  # type: ignore[arg-type]
+    session.delete(row)
+    session.flush()
+    return row
