@@ -1,0 +1,182 @@
+"""What CLI commands share: the stored login, the HTTP client and output formatting."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import httpx
+import typer
+
+from iam.signing import write_private_file
+
+APIKEY_GRANT = "urn:ibm:params:oauth:grant-type:apikey"
+DEFAULT_ENDPOINT = "http://127.0.0.1:8080"
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+
+
+OutputOpt = Annotated[Format, typer.Option("--output", "-o", help="table or json")]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"FAILED\n{message}", err=True)
+    raise typer.Exit(code)
+
+
+def config_path() -> Path:
+    explicit = os.environ.get("IAM_CLI_CONFIG")
+    if explicit:
+        return Path(explicit)
+    base = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
+    return base / "registry-iam" / "cli.json"
+
+
+def load_login() -> dict[str, Any]:
+    path = config_path()
+    if not path.exists():
+        fail("not logged in; run `iam login --apikey KEY [--endpoint URL]`")
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def save_login(data: dict[str, Any]) -> None:
+    """Tokens only, never the API key, in a file only its owner can read."""
+    write_private_file(config_path(), json.dumps(data, indent=2).encode())
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}"
+    if isinstance(body, dict):
+        if body.get("errors"):
+            first = body["errors"][0]
+            return f"{first.get('message', '')} ({first.get('code', '')}, HTTP " \
+                   f"{response.status_code})"
+        if "error" in body:
+            return f"{body.get('error_description', body['error'])} (HTTP {response.status_code})"
+    return f"HTTP {response.status_code}"
+
+
+def exchange(endpoint: str, form: dict[str, str]) -> dict[str, Any]:
+    try:
+        response = httpx.post(f"{endpoint}/identity/token", data=form, timeout=30)
+    except httpx.HTTPError as exc:
+        fail(f"cannot reach {endpoint}: {exc}")
+    if response.status_code != 200:
+        fail(_error_message(response))
+    body: dict[str, Any] = response.json()
+    return body
+
+
+class Api:
+    """An HTTP client carrying the stored access token, refreshed when it expires."""
+
+    def __init__(self) -> None:
+        self.login = load_login()
+        self.endpoint: str = self.login["endpoint"]
+
+    def _token(self) -> str:
+        if self.login.get("expiration", 0) - 60 < time.time():
+            body = exchange(self.endpoint, {"grant_type": "refresh_token",
+                                            "refresh_token": self.login["refresh_token"]})
+            self.login.update(access_token=body["access_token"],
+                              refresh_token=body["refresh_token"],
+                              expiration=body["expiration"])
+            save_login(self.login)
+        return str(self.login["access_token"])
+
+    def call(self, method: str, path: str, *, json_body: Any = None,
+             params: dict[str, Any] | None = None,
+             headers: dict[str, str] | None = None) -> httpx.Response:
+        all_headers = {"Authorization": f"Bearer {self._token()}", **(headers or {})}
+        try:
+            response = httpx.request(method, f"{self.endpoint}{path}", json=json_body,
+                                     params={k: v for k, v in (params or {}).items()
+                                             if v is not None},
+                                     headers=all_headers, timeout=30)
+        except httpx.HTTPError as exc:
+            fail(f"cannot reach {self.endpoint}: {exc}")
+        if response.status_code >= 400:
+            fail(_error_message(response))
+        return response
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.call("GET", path, params=params).json()
+
+    def get_all(self, path: str, **params: Any) -> list[Any]:
+        """Every page of a paginated list."""
+        items: list[Any] = []
+        start = None
+        while True:
+            page = self.get(path, **params, limit=1000, pagestart=start)
+            items.extend(page["data"])
+            start = page.get("next_pagestart")
+            if not start:
+                return items
+
+    def post(self, path: str, body: Any = None) -> Any:
+        response = self.call("POST", path, json_body=body)
+        return response.json() if response.content else None
+
+    def put(self, path: str, body: Any = None, *, if_match: str | None = None) -> Any:
+        headers = {"If-Match": if_match} if if_match else None
+        response = self.call("PUT", path, json_body=body, headers=headers)
+        return response.json() if response.content else None
+
+    def delete(self, path: str) -> Any:
+        response = self.call("DELETE", path)
+        return response.json() if response.content else None
+
+
+def emit(data: Any, fmt: Format, columns: list[str] | None = None) -> None:
+    """One JSON document on stdout, or a readable table of `columns`."""
+    if fmt == Format.json:
+        typer.echo(json.dumps(data, indent=2, default=str))
+        return
+    rows = data if isinstance(data, list) else [data]
+    if data is None:
+        typer.echo("OK")
+        return
+    if not columns:
+        columns = list(rows[0].keys()) if rows else []
+    if not isinstance(data, list):
+        width = max((len(c) for c in columns), default=0)
+        for column in columns:
+            typer.echo(f"{column.ljust(width)}   {_cell(data.get(column))}")
+        return
+    if not rows:
+        typer.echo("No results")
+        return
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    typer.echo("   ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for r in cells:
+        typer.echo("   ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items() if v)
+    return str(value)
+
+
+def read_secret_stdin() -> str:
+    value = sys.stdin.readline().rstrip("\r\n")
+    if not value:
+        fail("nothing was given on standard input")
+    return value

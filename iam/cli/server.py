@@ -1,0 +1,113 @@
+"""Commands that work on the local data directory: `init`, `serve`, `account-create --local`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from iam import accounts
+from iam.cli.app import app
+from iam.cli.client import Format, OutputOpt, emit, fail
+from iam.config import Settings, load_settings
+from iam.db import make_engine, migrate, write_session
+from iam.errors import ConfigurationError, IamError
+from iam.runtime import Runtime
+from iam.signing import write_private_file
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigurationError as exc:
+        fail(exc.message)
+
+
+@app.command("init")
+def init(
+    apikey_file: Annotated[Path | None, typer.Option(
+        help="Write the owner's API key to this file (mode 0600) instead of printing it")] = None,
+    account_name: Annotated[str, typer.Option(help="Name of the first account")] = "default",
+    output: OutputOpt = Format.table,
+) -> None:
+    """Create the data directory, schema, secrets, signing key and first account (idempotent)."""
+    settings = _settings()
+    try:
+        result = accounts.initialize(settings, account_name=account_name)
+    except IamError as exc:
+        fail(exc.message)
+    new = result.new_account
+    if apikey_file is not None and new is not None:
+        write_private_file(apikey_file, (new.apikey + "\n").encode())
+    if output == Format.json:
+        body = {"created": result.created, "account_id": result.account_id,
+                "data_dir": str(settings.data_dir)}
+        if new is not None:
+            body["owner_iam_id"] = new.owner.iam_id
+            if apikey_file is None:
+                body["apikey"] = new.apikey
+        emit(body, output)
+        return
+    for message in result.messages:
+        typer.echo(message)
+    if new is None:
+        typer.echo(f"Already initialised (account {result.account_id} in {settings.data_dir}); "
+                   "nothing changed.")
+        return
+    where = f"written to {apikey_file}" if apikey_file else new.apikey
+    typer.echo(f"\nOwner API key (shown once, store it now): {where}\n")
+    typer.echo("Start the service:   iam serve")
+    typer.echo(f"Log in the CLI:      iam login --apikey <key> --endpoint {settings.public_url}")
+    typer.echo("Log in docker:       docker login <registry> -u iamapikey -p <key>")
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind")] = 8080,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes")] = 1,
+    access_log: Annotated[bool, typer.Option(help="Log every request")] = False,
+) -> None:
+    """Run the service (migrates the database to the latest schema first)."""
+    import uvicorn
+
+    settings = _settings()
+    try:
+        migrate(settings.db_url)
+        Runtime.start(settings).close()  # refuse bad keys, secrets, roles before serving
+    except IamError as exc:
+        fail(exc.message)
+    typer.echo(f"registry-iam serving on http://{host}:{port} "
+               f"(database {settings.db_url.split('://')[0]}, {workers} worker(s))", err=True)
+    uvicorn.run("iam.api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                access_log=access_log, log_level=settings.log_level, timeout_graceful_shutdown=20,
+                server_header=False)
+
+
+def create_account_locally(name: str) -> dict[str, str]:
+    settings = _settings()
+    try:
+        runtime = Runtime.start(settings)
+    except IamError as exc:
+        fail(exc.message)
+    try:
+        engine = make_engine(settings.db_url)
+        with write_session(engine) as session:
+            new = accounts.create_account(session, secret=runtime.secret, name=name)
+        engine.dispose()
+    except IamError as exc:
+        fail(exc.message)
+    finally:
+        runtime.close()
+    return {"id": new.account.id, "name": new.account.name, "owner_iam_id": new.owner.iam_id,
+            "owner_service_id": new.owner.id, "apikey": new.apikey}
+
+
+def print_new_account(body: dict[str, str], output: Format) -> None:
+    if output == Format.json:
+        typer.echo(json.dumps(body, indent=2))
+        return
+    typer.echo(f"Account {body['id']} ({body['name']}) created; owner {body['owner_iam_id']}")
+    typer.echo(f"Owner API key (shown once, store it now): {body['apikey']}")
