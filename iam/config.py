@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     activity_flush_seconds: float = 2.0
     max_body_bytes: int = 64 * 1024
     log_level: str = "info"
+    policies_dir: Path = Path(__file__).resolve().parent.parent / "policies"
 
     @classmethod
     def settings_customise_sources(

@@ -1,26 +1,74 @@
 """Authorization of admin calls: does this principal hold this action (on this resource)?
 
-Until policies are evaluated, only the account owner holds actions, and only in its own
-account (everything is scoped by account_id in the data layer).
+Backed by the policy engine (`iam.authz`): the action's service is its first component
+(`container-registry.namespace.create` -> `container-registry`). `resource` may carry
+`region`, `namespace` (or `resource_type` + `resource`) and `repository`; other keys
+(`serviceid`, `user`) are informational, since identity and access-management policies are
+account-wide. A Forbidden names the missing action.
 """
 
 from __future__ import annotations
 
+import logging
+
 from sqlmodel import Session
 
+from iam import authz, roles
 from iam.authn import Principal
 from iam.errors import Forbidden
+
+log = logging.getLogger("iam.guard")
+
+
+def target_of(action: str, resource: dict[str, str] | None = None) -> authz.Target:
+    resource = resource or {}
+    namespace = resource.get("namespace", "")
+    resource_type = authz.NAMESPACE if namespace else resource.get("resource_type", "")
+    return authz.Target(service=action.split(".", 1)[0], region=resource.get("region", ""),
+                        resource_type=resource_type,
+                        resource=namespace or resource.get("resource", ""),
+                        repository=resource.get("repository", ""))
+
+
+def _known(action: str) -> bool:
+    svc = roles.active().services.get(action.split(".", 1)[0])
+    if svc is None or action not in svc.actions:
+        log.warning("guard asked for undeclared action %s: denied", action)
+        return False
+    return True
 
 
 def allowed(session: Session, principal: Principal, action: str,
             resource: dict[str, str] | None = None) -> bool:
-    return principal.is_owner
+    if not _known(action):
+        return False
+    return action in authz.evaluation_for(session, principal, target_of(action, resource)).actions
+
+
+def _forbidden(action: str, resource: dict[str, str] | None) -> Forbidden:
+    where = ""
+    if resource and resource.get("namespace"):
+        where = f" on namespace {resource['namespace']}"
+        if resource.get("region"):
+            where += f" in region {resource['region']}"
+    return Forbidden(action, f"missing action {action}{where}")
 
 
 def require(session: Session, principal: Principal, action: str,
             resource: dict[str, str] | None = None) -> None:
     if not allowed(session, principal, action, resource):
-        raise Forbidden(action)
+        raise _forbidden(action, resource)
+
+
+def require_to_create_namespace(session: Session, principal: Principal, *, region: str,
+                                name: str) -> None:
+    """`namespace.create` on a name that does not exist yet (no existence check)."""
+    action = "container-registry.namespace.create"
+    resource = {"region": region, "namespace": name}
+    ok = _known(action) and action in authz.evaluation_for(
+        session, principal, target_of(action, resource), check_namespace=False).actions
+    if not ok:
+        raise _forbidden(action, resource)
 
 
 def require_key_access(session: Session, principal: Principal, action: str,

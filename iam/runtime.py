@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from iam import db, serversecret
+from iam import roles as role_data
 from iam.activity import ActivityRecorder
 from iam.config import Settings
 from iam.signing import Keyring
@@ -22,15 +23,18 @@ class Runtime:
     keyring: Keyring
     secret: bytes = field(repr=False)
     activity: ActivityRecorder
+    roles: role_data.RoleCatalog = field(default_factory=role_data.active)
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
         """Load and check everything; refuses with ConfigurationError what is unusable."""
+        catalog = role_data.load_dir(settings.policies_dir)
+        role_data.install(catalog)
         secret = serversecret.load(settings)
         keyring = Keyring(settings.keys_dir)
         engine = db.make_engine(settings.db_url)
         activity = ActivityRecorder(engine, settings.activity_flush_seconds)
-        return cls(settings, engine, keyring, secret, activity)
+        return cls(settings, engine, keyring, secret, activity, catalog)
 
     @contextmanager
     def read(self) -> Iterator[Session]:

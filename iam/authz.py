@@ -1,0 +1,237 @@
+"""The policy engine: which actions does an identity hold on a resource, and why.
+
+`evaluate` is pure: (grants of one identity and of its groups, the role catalog, a target)
+-> the allowed actions and the grants that gave them. Allow-only union; anything not granted
+is denied. `held_actions` and `explain` add the database reads, all indexed by the one
+identity (its policies by `subject_iam_id`, its groups by `group_members.iam_id`, their
+policies by `subject_group_id`) and always inside the identity's own account, so the cost
+depends on that identity's policies only, never on how many exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+
+from sqlmodel import Session, col, select
+
+from iam import roles
+from iam.authn import Principal
+from iam.errors import InvalidInput, NotFound
+from iam.models import Account, GroupMember, Namespace, Policy, ServiceId, User
+
+NAMESPACE = "namespace"
+
+
+@dataclass(frozen=True)
+class Target:
+    """What is being accessed. Empty strings mean "not about a region/namespace/repository"."""
+
+    service: str
+    region: str = ""
+    resource_type: str = ""
+    resource: str = ""
+    repository: str = ""
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A policy as the engine sees it. Empty region/resource/repository mean "any"."""
+
+    policy_id: str
+    roles: tuple[str, ...]
+    service: str
+    region: str = ""
+    resource_type: str = ""
+    resource: str = ""
+    repository: str = ""
+    group_id: str | None = None
+
+    @classmethod
+    def of(cls, policy: Policy) -> Grant:
+        return cls(policy_id=policy.id, roles=tuple(split_roles(policy.roles)),
+                   service=policy.service, region=policy.region,
+                   resource_type=policy.resource_type, resource=policy.resource,
+                   repository=policy.repository, group_id=policy.subject_group_id)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    actions: frozenset[str]
+    granted_by: tuple[tuple[Grant, frozenset[str]], ...] = ()
+
+
+@dataclass(frozen=True)
+class Explanation:
+    allowed: bool
+    granted_by: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+    reason: str = ""
+
+
+def split_roles(value: str) -> list[str]:
+    return [r for r in value.split(",") if r]
+
+
+def applies(grant: Grant, target: Target) -> bool:
+    """Does the grant's resource cover the target?"""
+    if grant.service != target.service:
+        return False
+    if grant.region and grant.region != target.region:
+        return False
+    if grant.resource and (grant.resource_type != target.resource_type
+                           or grant.resource != target.resource):
+        return False
+    return not grant.repository or bool(
+        target.repository and fnmatchcase(target.repository, grant.repository))
+
+
+def evaluate(grants: Iterable[Grant], catalog: roles.RoleCatalog, target: Target, *,
+             owner: bool = False) -> Evaluation:
+    """The actions held on `target`: every action to the owner, else the union of the roles
+    of the grants that cover it. Unknown services and roles hold nothing."""
+    svc = catalog.services.get(target.service)
+    if svc is None:
+        return Evaluation(frozenset())
+    if owner:
+        return Evaluation(frozenset(svc.actions))
+    held: set[str] = set()
+    granted_by = []
+    for grant in grants:
+        if applies(grant, target):
+            actions = svc.actions_of(grant.roles)
+            if actions:
+                held |= actions
+                granted_by.append((grant, actions))
+    return Evaluation(frozenset(held), tuple(granted_by))
+
+
+# --- database reads, all keyed by one identity --------------------------------------------
+
+
+def group_ids_of(session: Session, *, account_id: str, iam_id: str) -> list[str]:
+    return list(session.exec(select(GroupMember.group_id).where(
+        GroupMember.iam_id == iam_id, GroupMember.account_id == account_id)).all())
+
+
+def grants_of(session: Session, *, account_id: str, iam_id: str,
+              service: str | None = None) -> list[Grant]:
+    """The identity's own policies and its groups' policies, in its account only."""
+    queries = [select(Policy).where(Policy.subject_iam_id == iam_id)]
+    group_ids = group_ids_of(session, account_id=account_id, iam_id=iam_id)
+    if group_ids:
+        queries.append(select(Policy).where(col(Policy.subject_group_id).in_(group_ids)))
+    grants: list[Grant] = []
+    for query in queries:
+        query = query.where(Policy.account_id == account_id)
+        if service is not None:
+            query = query.where(Policy.service == service)
+        grants.extend(Grant.of(p) for p in session.exec(query).all())
+    return grants
+
+
+def namespace_held(session: Session, *, account_id: str, region: str, name: str) -> bool:
+    """Does the account hold this namespace in this region? (one unique-index lookup)"""
+    return session.exec(select(Namespace.id).where(
+        Namespace.region == region, Namespace.name == name,
+        Namespace.account_id == account_id)).first() is not None
+
+
+def _evaluate_for(session: Session, *, account_id: str, iam_id: str, is_owner: bool,
+                  target: Target, check_namespace: bool = True) -> Evaluation:
+    catalog = roles.active()
+    if target.service not in catalog.services:
+        return Evaluation(frozenset())
+    if (check_namespace and target.resource_type == NAMESPACE
+            and not namespace_held(session, account_id=account_id, region=target.region,
+                                   name=target.resource)):
+        return Evaluation(frozenset())
+    if is_owner:
+        return evaluate((), catalog, target, owner=True)
+    grants = grants_of(session, account_id=account_id, iam_id=iam_id, service=target.service)
+    return evaluate(grants, catalog, target)
+
+
+def held_actions(session: Session, principal: Principal, *, service: str, region: str = "",
+                 resource_type: str = "", resource: str = "",
+                 repository: str = "") -> frozenset[str]:
+    """The concrete actions `principal` holds on that resource (empty = denied).
+
+    With resource_type "namespace", the namespace must exist in the principal's account in
+    that region, else nothing is held. The account owner holds every action of every service
+    on what its account holds.
+    """
+    target = Target(service=service, region=region, resource_type=resource_type,
+                    resource=resource, repository=repository)
+    return _evaluate_for(session, account_id=principal.account_id, iam_id=principal.iam_id,
+                         is_owner=principal.is_owner, target=target).actions
+
+
+def evaluation_for(session: Session, principal: Principal, target: Target, *,
+                   check_namespace: bool = True) -> Evaluation:
+    """Like held_actions, with the grants that gave each action (used by the guard)."""
+    return _evaluate_for(session, account_id=principal.account_id, iam_id=principal.iam_id,
+                         is_owner=principal.is_owner, target=target,
+                         check_namespace=check_namespace)
+
+
+# --- explain ------------------------------------------------------------------------------
+
+
+def _identity_in_account(session: Session, *, account_id: str, iam_id: str) -> None:
+    model: type[ServiceId] | type[User] = (
+        ServiceId if iam_id.startswith("iam-ServiceId-") else User)
+    found = session.exec(select(model.iam_id).where(
+        model.iam_id == iam_id, model.account_id == account_id)).first()
+    if found is None:
+        raise NotFound(f"identity {iam_id} not found", target="iam_id")
+
+
+def _scope(grant: Grant) -> str:
+    parts = [f"region {grant.region}" if grant.region else "every region",
+             f"{grant.resource_type} {grant.resource}" if grant.resource
+             else "every namespace" if grant.service == "container-registry" else "",
+             f"repositories {grant.repository}" if grant.repository else ""]
+    return ", ".join(p for p in parts if p)
+
+
+def _denial(action: str, target: Target, grants: Sequence[Grant],
+            covering: Sequence[Grant], svc: roles.ServiceRoles) -> str:
+    if not grants:
+        return (f"no policy of this identity or of its access groups is for service "
+                f"{target.service}")
+    if not covering:
+        listed = "; ".join(f"{g.policy_id} ({_scope(g)})" for g in grants[:5])
+        return (f"{len(grants)} {target.service} policies exist for this identity or its "
+                f"groups, but none covers this resource: {listed}")
+    listed = "; ".join(f"{g.policy_id} (roles {', '.join(g.roles)})" for g in covering[:5])
+    return (f"policies cover this resource but none of their roles includes {action}: "
+            f"{listed}; roles that include it: {', '.join(svc.roles_with(action)) or 'none'}")
+
+
+def explain(session: Session, *, account_id: str, iam_id: str, action: str,
+            target: Target) -> Explanation:
+    """Is `action` allowed to `iam_id` on `target`, which policies grant it, and why (not)."""
+    catalog = roles.active()
+    svc = catalog.service(target.service)
+    if action not in svc.actions:
+        raise InvalidInput(f"action {action!r} is not an action of service {svc.service}",
+                           target="action")
+    _identity_in_account(session, account_id=account_id, iam_id=iam_id)
+    account = session.get(Account, account_id)
+    is_owner = account is not None and account.owner_iam_id == iam_id
+    if target.resource_type == NAMESPACE and not namespace_held(
+            session, account_id=account_id, region=target.region, name=target.resource):
+        where = f" in region {target.region}" if target.region else ""
+        return Explanation(False, reason=f"namespace {target.resource} does not exist in this "
+                                         f"account{where}; nothing is held on it")
+    if is_owner:
+        return Explanation(True, reason="the account owner holds every action in its account")
+    grants = grants_of(session, account_id=account_id, iam_id=iam_id, service=target.service)
+    result = evaluate(grants, catalog, target)
+    if action in result.actions:
+        by = [(g.policy_id, g.roles) for g, acts in result.granted_by if action in acts]
+        via = "; ".join(f"{pid} (roles {', '.join(r)})" for pid, r in by)
+        return Explanation(True, granted_by=by, reason=f"{action} granted by {via}")
+    covering = [g for g in grants if applies(g, target)]
+    return Explanation(False, reason=_denial(action, target, grants, covering, svc))
