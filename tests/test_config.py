@@ -44,7 +44,8 @@ def test_registries_read_from_environment_json(monkeypatch: pytest.MonkeyPatch) 
 
 def test_config_file_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "config.toml"
-    config.write_text('token_ttl = 600\n[[registries]]\nservice = "registry.eu"\nregion = "eu-de"\n')
+    config.write_text('token_ttl = 600\n'
+                      '[[registries]]\nservice = "registry.eu"\nregion = "eu-de"\n')
     monkeypatch.setenv("IAM_CONFIG_FILE", str(config))
     settings = load_settings()
     assert settings.token_ttl == 600
