@@ -69,6 +69,19 @@ def write_private_file(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _write_public_file(path: Path, data: bytes) -> None:
+    """Write atomically (temporary file, then rename), world-readable (certificates, meta)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def remove_key(keys_dir: Path, name: str) -> None:
+    """Delete a key's files, metadata first so that no keyring loads a partial key."""
+    for suffix in (".json", ".key", ".crt"):
+        (keys_dir / f"{name}{suffix}").unlink(missing_ok=True)
+
+
 @dataclass(frozen=True)
 class SigningKey:
     name: str
@@ -142,10 +155,13 @@ def generate_key(keys_dir: Path, *, alg: str, issuer: str,
         serialization.NoEncryption(),
     )
     write_private_file(keys_dir / f"{name}.key", pem)
-    (keys_dir / f"{name}.crt").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    _write_public_file(keys_dir / f"{name}.crt",
+                       certificate.public_bytes(serialization.Encoding.PEM))
     meta = {"kid": kid, "alg": alg, "created_at": created.isoformat(),
             "activate_at": activate.isoformat()}
-    (keys_dir / f"{name}.json").write_text(json.dumps(meta, indent=2) + "\n")
+    # the .json comes last: a key is loaded only once its metadata exists, so a running
+    # keyring never sees half a key
+    _write_public_file(keys_dir / f"{name}.json", (json.dumps(meta, indent=2) + "\n").encode())
     return SigningKey(name, kid, alg, private_key, certificate, created, activate)
 
 

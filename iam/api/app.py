@@ -11,11 +11,13 @@ from iam import __version__
 from iam.api import errors
 from iam.api.middleware import LimitsAndHeaders
 from iam.api.routes import accounts, apikeys, health, identity_token, serviceids, users
+from iam.api.routes import registry as registry_routes
 from iam.config import Settings, load_settings
 from iam.runtime import Runtime
 
 ROUTERS = [health.router, identity_token.router, accounts.router, serviceids.router,
            apikeys.router, users.router]
+ROUTERS.append(registry_routes.router)
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:

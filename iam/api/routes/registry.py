@@ -1,0 +1,128 @@
+"""The registry token endpoint (`GET`/`POST /token`) and the JWKS the registries trust.
+
+Errors here speak the registry's JSON format, not the admin API's: docker prints
+`unauthorized: authentication required` from the 401 body.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import JSONResponse
+
+from iam import scopes
+from iam.api.deps import RuntimeDep
+from iam.errors import InvalidInput, Unauthenticated
+from iam.registry_auth import BasicCredentials, FailureLimiter, parse_basic
+from iam.registry_service import TokenAnswer, TokenRequest, TokenService, UnknownService
+
+router = APIRouter(tags=["registry"])
+
+_limiter_lock = threading.Lock()
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+FormField = Annotated[str | None, Form(max_length=8192)]
+
+
+def _limiter(request: Request) -> FailureLimiter:
+    with _limiter_lock:
+        limiter: FailureLimiter | None = getattr(request.app.state, "registry_limiter", None)
+        if limiter is None:
+            limiter = FailureLimiter()
+            request.app.state.registry_limiter = limiter
+        return limiter
+
+
+def registry_error(status: int, code: str, message: str,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    """The distribution error body: `{"errors":[{"code","message"}]}`."""
+    return JSONResponse({"errors": [{"code": code, "message": message}]}, status_code=status,
+                        headers={**NO_STORE, **(headers or {})})
+
+
+def _unauthorized(runtime_url: str) -> JSONResponse:
+    realm = f"{runtime_url.rstrip('/')}/token"
+    return registry_error(401, "UNAUTHORIZED", "authentication required",
+                          {"WWW-Authenticate": f'Basic realm="{realm}",charset="UTF-8"'})
+
+
+def _answer(answer: TokenAnswer) -> JSONResponse:
+    body: dict[str, Any] = {
+        "token": answer.token.token, "access_token": answer.token.token,
+        "expires_in": answer.token.expires_in, "issued_at": answer.token.issued_at_rfc3339,
+    }
+    if answer.refresh_token:
+        body["refresh_token"] = answer.refresh_token
+    return JSONResponse(body, headers=NO_STORE)
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+@router.get("/token", responses={400: {"description": "unknown service or bad scope"},
+                                 401: {"description": "bad credentials"}})
+def read_registry_token(
+    request: Request, runtime: RuntimeDep,
+    service: Annotated[str | None, Query(max_length=256)] = None,
+    scope: Annotated[list[str] | None, Query(max_length=4096)] = None,
+    offline_token: Annotated[str | None, Query(max_length=8)] = None,
+    account: Annotated[str | None, Query(max_length=256)] = None,
+    client_id: Annotated[str | None, Query(max_length=256)] = None,
+) -> JSONResponse:
+    """Docker token: HTTP Basic (`iamapikey`, `iambearer` or user), no scope for a login."""
+    tokens = TokenService(runtime, _limiter(request))
+    try:
+        asked = TokenRequest(service=service, scopes=scopes.parse_scopes(scope or []),
+                             offline=(offline_token or "").lower() in ("true", "1"),
+                             client=_client(request))
+        credentials = parse_basic(request.headers.get("authorization"))
+        if credentials is None:
+            return _answer(tokens.anonymous(asked))
+        return _answer(tokens.with_basic(asked, credentials))
+    except Unauthenticated:
+        return _unauthorized(runtime.settings.public_url)
+    except UnknownService as exc:
+        return registry_error(400, "UNSUPPORTED", exc.message)
+    except InvalidInput as exc:
+        return registry_error(400, "INVALID_REQUEST", exc.message)
+
+
+@router.post("/token", responses={400: {"description": "unknown service, grant or scope"},
+                                  401: {"description": "bad credentials"}})
+def create_registry_token(
+    request: Request, runtime: RuntimeDep, grant_type: FormField = None,
+    service: FormField = None, scope: Annotated[list[str] | None, Form()] = None,
+    username: FormField = None, password: FormField = None, refresh_token: FormField = None,
+    client_id: FormField = None, access_type: FormField = None,
+) -> JSONResponse:
+    """OAuth2 form: `grant_type=password` (with `access_type=offline`) or `refresh_token`."""
+    tokens = TokenService(runtime, _limiter(request))
+    try:
+        asked = TokenRequest(service=service, scopes=scopes.parse_scopes(scope or []),
+                             offline=access_type == "offline", client=_client(request))
+        if grant_type == "refresh_token" and refresh_token:
+            return _answer(tokens.with_refresh_token(asked, refresh_token))
+        if grant_type == "password" and username and password:
+            return _answer(tokens.with_basic(asked, BasicCredentials(username, password)))
+        if grant_type in ("refresh_token", "password"):
+            return registry_error(400, "INVALID_REQUEST",
+                                  f"grant_type={grant_type} needs "
+                                  + ("refresh_token" if grant_type == "refresh_token"
+                                     else "username and password"))
+        return registry_error(400, "UNSUPPORTED",
+                              f"unsupported grant_type {str(grant_type)[:40]!r}; "
+                              "use password or refresh_token")
+    except Unauthenticated:
+        return _unauthorized(runtime.settings.public_url)
+    except UnknownService as exc:
+        return registry_error(400, "UNSUPPORTED", exc.message)
+    except InvalidInput as exc:
+        return registry_error(400, "INVALID_REQUEST", exc.message)
+
+
+@router.get("/.well-known/jwks.json")
+def read_jwks(runtime: RuntimeDep) -> JSONResponse:
+    """Every published signing key (for distribution 3.x `auth.token.jwks`)."""
+    return JSONResponse(runtime.keyring.jwks(), headers={"Cache-Control": "max-age=60"})

@@ -1,0 +1,97 @@
+"""Commands on the local data directory for registries: `keys list|rotate`, `registry-config`.
+
+Like `init` and `serve`, they read and write the data directory directly (no server call).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from iam import keyrotation
+from iam.cli.app import app, keys_app
+from iam.cli.client import Format, OutputOpt, emit, fail
+from iam.config import Settings, load_settings
+from iam.errors import IamError
+from iam.registry_config import write_registry_config
+
+DEFAULT_ACTIVATE_AFTER = 600
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except IamError as exc:
+        fail(exc.message)
+
+
+def _row(status: keyrotation.KeyStatus) -> dict[str, Any]:
+    key = status.key
+    return {"kid": key.kid, "alg": key.alg, "state": status.state,
+            "created_at": key.created_at.isoformat(timespec="seconds"),
+            "activate_at": key.activate_at.isoformat(timespec="seconds"),
+            "retired_at": status.retired_at.isoformat(timespec="seconds")
+            if status.retired_at else None,
+            "prunable_at": status.prunable_at.isoformat(timespec="seconds")
+            if status.prunable_at else None,
+            "name": key.name}
+
+
+@keys_app.command("list")
+def list_keys(output: OutputOpt = Format.table) -> None:
+    """Every published signing key: pending, active (signing now) or retired."""
+    settings = _settings()
+    try:
+        rows = [_row(s) for s in keyrotation.statuses(settings)]
+    except IamError as exc:
+        fail(exc.message)
+    emit(rows, output, columns=["kid", "alg", "state", "activate_at", "prunable_at"])
+
+
+@keys_app.command("rotate")
+def rotate_keys(
+    activate_after: Annotated[int, typer.Option(
+        help="Seconds before the new key starts signing; restart the registries with the new "
+             "bundle (iam registry-config) within that time")] = DEFAULT_ACTIVATE_AFTER,
+    output: OutputOpt = Format.table,
+) -> None:
+    """Create a new key (published now, signing later) and prune expired retired keys."""
+    settings = _settings()
+    try:
+        key = keyrotation.rotate(settings, activate_after=activate_after)
+        pruned = keyrotation.prune(settings)
+    except IamError as exc:
+        fail(exc.message)
+    if output == Format.json:
+        emit({"kid": key.kid, "alg": key.alg,
+              "activate_at": key.activate_at.isoformat(timespec="seconds"),
+              "pruned": [k.kid for k in pruned]}, output)
+        return
+    typer.echo(f"created signing key {key.kid} ({key.alg}); it signs from "
+               f"{key.activate_at.isoformat(timespec='seconds')}")
+    for old in pruned:
+        typer.echo(f"pruned retired key {old.kid}: every token it signed has expired")
+    typer.echo("Now run `iam registry-config` for each registry and restart it, before the "
+               "new key activates; a running `iam serve` picks the key up by itself.")
+
+
+@app.command("registry-config")
+def registry_config(
+    service: Annotated[str, typer.Option(help="The registry's service name (token aud)")],
+    realm: Annotated[str | None, typer.Option(
+        help="URL of this service's token endpoint, as the registry's clients reach it "
+             "[default: IAM_PUBLIC_URL/token]")] = None,
+    out: Annotated[Path, typer.Option(help="Directory for the certificate bundle")] = Path("."),
+) -> None:
+    """Write the certificate bundle and print the `auth.token` section of config.yml."""
+    settings = _settings()
+    try:
+        config = write_registry_config(
+            settings, service=service, out_dir=out,
+            realm=realm or f"{settings.public_url.rstrip('/')}/token")
+    except IamError as exc:
+        fail(exc.message)
+    typer.echo(f"# wrote {config.bundle} and {config.jwks}", err=True)
+    typer.echo(config.auth_section, nl=False)
