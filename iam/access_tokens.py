@@ -14,6 +14,7 @@ from typing import Any
 
 from iam.authn import Principal
 from iam.config import Settings
+from iam.errors import Unauthenticated
 from iam.signing import Keyring
 
 
@@ -59,9 +60,17 @@ def issue_pair(settings: Settings, keyring: Keyring, principal: Principal) -> To
     )
 
 
+def _verify(keyring: Keyring, token: str, *, audience: str, issuer: str) -> dict[str, Any]:
+    """Claims of a valid token; any failure is the one `Unauthenticated()` (no hint why)."""
+    try:
+        return keyring.verify(token, audience=audience, issuer=issuer)
+    except Unauthenticated:
+        raise Unauthenticated() from None
+
+
 def verify_access(settings: Settings, keyring: Keyring, token: str) -> dict[str, Any]:
-    return keyring.verify(token, audience=settings.admin_audience, issuer=settings.issuer)
+    return _verify(keyring, token, audience=settings.admin_audience, issuer=settings.issuer)
 
 
 def verify_refresh(settings: Settings, keyring: Keyring, token: str) -> dict[str, Any]:
-    return keyring.verify(token, audience=settings.refresh_audience, issuer=settings.issuer)
+    return _verify(keyring, token, audience=settings.refresh_audience, issuer=settings.issuer)
