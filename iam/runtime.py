@@ -12,7 +12,9 @@ from sqlmodel import Session
 from iam import db, serversecret
 from iam import roles as role_data
 from iam.activity import ActivityRecorder
+from iam.audit import AuditTrail
 from iam.config import Settings
+from iam.ratelimit import FailureLimiter
 from iam.signing import Keyring
 
 
@@ -23,6 +25,8 @@ class Runtime:
     keyring: Keyring
     secret: bytes = field(repr=False)
     activity: ActivityRecorder
+    audit: AuditTrail
+    limiter: FailureLimiter
     roles: role_data.RoleCatalog = field(default_factory=role_data.active)
 
     @classmethod
@@ -34,7 +38,12 @@ class Runtime:
         keyring = Keyring(settings.keys_dir)
         engine = db.make_engine(settings.db_url)
         activity = ActivityRecorder(engine, settings.activity_flush_seconds)
-        return cls(settings, engine, keyring, secret, activity, catalog)
+        audit = AuditTrail(engine, retention_days=settings.audit_retention_days)
+        limiter = FailureLimiter.from_url(settings.redis_url,
+                                          max_failures=settings.auth_max_failures,
+                                          window=settings.auth_failure_window)
+        return cls(settings=settings, engine=engine, keyring=keyring, secret=secret,
+                   activity=activity, audit=audit, limiter=limiter, roles=catalog)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -46,6 +55,11 @@ class Runtime:
         with db.write_session(self.engine) as session:
             yield session
 
+    def start_background(self) -> None:
+        self.activity.start()
+        self.audit.start()
+
     def close(self) -> None:
         self.activity.stop()
+        self.audit.stop()
         self.engine.dispose()
