@@ -11,7 +11,7 @@ depends on that identity's policies only, never on how many exist.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 
 from sqlmodel import Session, col, select
@@ -235,3 +235,70 @@ def explain(session: Session, *, account_id: str, iam_id: str, action: str,
         return Explanation(True, granted_by=by, reason=f"{action} granted by {via}")
     covering = [g for g in grants if applies(g, target)]
     return Explanation(False, reason=_denial(action, target, grants, covering, svc))
+
+
+# --- who may grant what -------------------------------------------------------------------
+
+_GLOB_CHARS = frozenset("*?[")
+
+
+def covers(outer: Grant, inner: Grant) -> bool:
+    """Is every resource `inner` reaches also reached by `outer`? (same service)"""
+    if outer.service != inner.service:
+        return False
+    if outer.region and outer.region != inner.region:
+        return False
+    if outer.resource and (outer.resource_type, outer.resource) != (inner.resource_type,
+                                                                    inner.resource):
+        return False
+    if not outer.repository or outer.repository == inner.repository:
+        return True
+    return bool(inner.repository) and not (_GLOB_CHARS & set(inner.repository)) and \
+        fnmatchcase(inner.repository, outer.repository)
+
+
+def manage_action(service: str) -> str:
+    """The action that lets a service's Administrator manage that service's policies."""
+    return f"{service}.policy.manage"
+
+
+ACCOUNT_POLICY_ADMIN = "iam-access-management.policy.manage"
+
+
+def can_administer(grants: Iterable[Grant], catalog: roles.RoleCatalog, scope: Grant, *,
+                   owner: bool = False) -> bool:
+    """May the holder of `grants` create, change or delete a policy reaching `scope`?
+
+    Yes for the owner, for a holder of iam-access-management.policy.manage (account-wide),
+    and for a holder of `<service>.policy.manage` through a grant that covers the scope.
+    """
+    if owner:
+        return True
+    admin = catalog.services.get("iam-access-management")
+    svc = catalog.services.get(scope.service)
+    action = manage_action(scope.service)
+    for grant in grants:
+        if (admin is not None and grant.service == admin.service and not grant.resource
+                and ACCOUNT_POLICY_ADMIN in admin.actions_of(grant.roles)):
+            return True
+        if svc is not None and covers(grant, scope) and action in svc.actions_of(grant.roles):
+            return True
+    return False
+
+
+def visible_namespaces(session: Session, principal: Principal,
+                       rows: Sequence[Namespace]) -> list[Namespace]:
+    """The namespaces (of the principal's account) it holds any action on, in any repository."""
+    if principal.is_owner:
+        return list(rows)
+    catalog = roles.active()
+    svc = catalog.services.get("container-registry")
+    if svc is None:
+        return []
+    grants = [g for g in grants_of(session, account_id=principal.account_id,
+                                   iam_id=principal.iam_id, service=svc.service)
+              if svc.actions_of(g.roles)]
+    return [ns for ns in rows if any(
+        applies(replace(g, repository=""),
+                Target(service=svc.service, region=ns.region, resource_type=NAMESPACE,
+                       resource=ns.name)) for g in grants)]

@@ -10,12 +10,14 @@ account-wide. A Forbidden names the missing action.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from sqlmodel import Session
 
 from iam import authz, roles
 from iam.authn import Principal
 from iam.errors import Forbidden
+from iam.models import Policy
 
 log = logging.getLogger("iam.guard")
 
@@ -80,3 +82,59 @@ def require_key_access(session: Session, principal: Principal, action: str,
         require(session, principal, action, {"serviceid": owner_iam_id})
     else:
         require(session, principal, "iam-identity.user.update", {"user": owner_iam_id})
+
+
+def _scope_text(scope: authz.Grant) -> str:
+    parts = [f"namespace {scope.resource}" if scope.resource else "",
+             f"repositories {scope.repository}" if scope.repository else "",
+             f"region {scope.region}" if scope.region else ""]
+    where = " ".join(p for p in parts if p)
+    return f" on {where}" if where else ""
+
+
+@dataclass(frozen=True)
+class PolicyAccess:
+    """What one caller may do with policies: read, and create/change/delete within scope.
+
+    Creating a policy needs Administrator on its service over the whole scope granted (or
+    iam-access-management Administrator, or being the owner): nobody can grant a role on a
+    scope where they could not grant it themselves.
+    """
+
+    principal: Principal
+    grants: tuple[authz.Grant, ...]
+    group_ids: frozenset[str]
+    catalog: roles.RoleCatalog
+
+    @classmethod
+    def of(cls, session: Session, principal: Principal) -> PolicyAccess:
+        if principal.is_owner:
+            return cls(principal, (), frozenset(), roles.active())
+        grants = authz.grants_of(session, account_id=principal.account_id,
+                                 iam_id=principal.iam_id)
+        group_ids = authz.group_ids_of(session, account_id=principal.account_id,
+                                       iam_id=principal.iam_id)
+        return cls(principal, tuple(grants), frozenset(group_ids), roles.active())
+
+    def account_wide(self, action: str) -> bool:
+        """An iam-access-management action held account-wide."""
+        target = authz.Target(service=action.split(".", 1)[0])
+        return action in authz.evaluate(self.grants, self.catalog, target,
+                                        owner=self.principal.is_owner).actions
+
+    def may_manage(self, scope: authz.Grant) -> bool:
+        return authz.can_administer(self.grants, self.catalog, scope,
+                                    owner=self.principal.is_owner)
+
+    def require_manage(self, scope: authz.Grant) -> None:
+        if not self.may_manage(scope):
+            action = authz.manage_action(scope.service)
+            raise Forbidden(action, f"missing action {action}{_scope_text(scope)}")
+
+    def is_own(self, row: Policy) -> bool:
+        return (row.subject_iam_id == self.principal.iam_id
+                or row.subject_group_id in self.group_ids)
+
+    def may_read(self, row: Policy) -> bool:
+        return (self.account_wide("iam-access-management.policy.get") or self.is_own(row)
+                or self.may_manage(authz.Grant.of(row)))

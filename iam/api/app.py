@@ -11,12 +11,20 @@ from iam import __version__
 from iam.api import errors
 from iam.api.middleware import LimitsAndHeaders
 from iam.api.routes import accounts, apikeys, health, identity_token, serviceids, users
+from iam.api.routes import authz as authz_routes
+from iam.api.routes import groups as groups_routes
+from iam.api.routes import namespaces as namespaces_routes
+from iam.api.routes import policies as policies_routes
 from iam.api.routes import registry as registry_routes
 from iam.config import Settings, load_settings
 from iam.runtime import Runtime
 
 ROUTERS = [health.router, identity_token.router, accounts.router, serviceids.router,
            apikeys.router, users.router]
+ROUTERS += [namespaces_routes.router]
+ROUTERS += [policies_routes.router]
+ROUTERS += [groups_routes.router]
+ROUTERS += [authz_routes.router]
 ROUTERS.append(registry_routes.router)
 
 

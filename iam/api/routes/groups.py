@@ -1,0 +1,98 @@
+"""`/v1/groups`: access groups, their members (users and service IDs) and, through
+`/v1/policies` with an `access_group_id` subject, their policies."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from iam import groups, guard
+from iam.api.deps import CurrentPrincipal, IfMatch, Limit, PageStart, RuntimeDep
+from iam.api.policy_schemas import (
+    GroupCreate,
+    GroupPublic,
+    GroupUpdate,
+    MemberAdd,
+    MemberList,
+    MemberPublic,
+)
+from iam.api.schemas import Page
+
+router = APIRouter(prefix="/v1/groups", tags=["access groups"])
+
+
+@router.post("", status_code=201)
+def create_group(body: GroupCreate, caller: CurrentPrincipal, runtime: RuntimeDep) -> GroupPublic:
+    with runtime.write() as session:
+        guard.require(session, caller, "iam-access-management.group.create")
+        row = groups.create_group(session, account_id=caller.account_id, name=body.name,
+                                  description=body.description)
+    return GroupPublic.of(row)
+
+
+@router.get("")
+def list_groups(caller: CurrentPrincipal, runtime: RuntimeDep, limit: Limit = 100,
+                pagestart: PageStart = None) -> Page[GroupPublic]:
+    with runtime.read() as session:
+        guard.require(session, caller, "iam-access-management.group.list")
+        rows, count = groups.list_groups(session, account_id=caller.account_id, limit=limit,
+                                         start=pagestart)
+    return Page(data=[GroupPublic.of(r) for r in rows], count=count, limit=limit,
+                next_pagestart=rows[-1].id if len(rows) == limit else None)
+
+
+@router.get("/{group_id}")
+def read_group(group_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
+               response: Response) -> GroupPublic:
+    with runtime.read() as session:
+        guard.require(session, caller, "iam-access-management.group.get")
+        row = groups.get_group(session, account_id=caller.account_id, group_id=group_id)
+    response.headers["ETag"] = row.entity_tag
+    return GroupPublic.of(row)
+
+
+@router.put("/{group_id}")
+def update_group(group_id: str, body: GroupUpdate, caller: CurrentPrincipal,
+                 runtime: RuntimeDep, if_match: IfMatch = None) -> GroupPublic:
+    """Rename or re-describe; needs `If-Match: <entity_tag>`."""
+    with runtime.write() as session:
+        guard.require(session, caller, "iam-access-management.group.update")
+        row = groups.update_group(session, account_id=caller.account_id, group_id=group_id,
+                                  if_match=if_match, name=body.name,
+                                  description=body.description)
+    return GroupPublic.of(row)
+
+
+@router.delete("/{group_id}", status_code=204)
+def delete_group(group_id: str, caller: CurrentPrincipal, runtime: RuntimeDep) -> None:
+    """Delete with its memberships and its policies."""
+    with runtime.write() as session:
+        guard.require(session, caller, "iam-access-management.group.delete")
+        groups.delete_group(session, account_id=caller.account_id, group_id=group_id)
+
+
+@router.get("/{group_id}/members")
+def list_members(group_id: str, caller: CurrentPrincipal, runtime: RuntimeDep) -> MemberList:
+    with runtime.read() as session:
+        guard.require(session, caller, "iam-access-management.group.get")
+        rows = groups.list_members(session, account_id=caller.account_id, group_id=group_id)
+    return MemberList(data=[MemberPublic.of(r) for r in rows], count=len(rows))
+
+
+@router.post("/{group_id}/members", status_code=201)
+def add_member(group_id: str, body: MemberAdd, caller: CurrentPrincipal,
+               runtime: RuntimeDep) -> MemberPublic:
+    """Add a user or service ID of the account; 409 if it is already a member."""
+    with runtime.write() as session:
+        guard.require(session, caller, "iam-access-management.group.update")
+        row = groups.add_member(session, account_id=caller.account_id, group_id=group_id,
+                                iam_id=body.iam_id)
+    return MemberPublic.of(row)
+
+
+@router.delete("/{group_id}/members/{iam_id}", status_code=204)
+def remove_member(group_id: str, iam_id: str, caller: CurrentPrincipal,
+                  runtime: RuntimeDep) -> None:
+    with runtime.write() as session:
+        guard.require(session, caller, "iam-access-management.group.update")
+        groups.remove_member(session, account_id=caller.account_id, group_id=group_id,
+                             iam_id=iam_id)
