@@ -49,8 +49,6 @@ class Grant:
                 principal = self.authenticate(session, form)
         except Unauthenticated:
             raise InvalidGrantError(description="the credentials are not valid") from None
-        if principal.apikey_id:
-            self.runtime.activity.record(principal.apikey_id)
         return principal, access_tokens.issue_pair(self.runtime.settings, self.runtime.keyring,
                                                    principal)
 

@@ -8,6 +8,7 @@ from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from iam import access_tokens
+from iam.attempts import Client
 from iam.authn import Principal, principal_from_claims
 from iam.errors import Unauthenticated
 from iam.runtime import Runtime
@@ -37,6 +38,14 @@ def get_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def get_client(request: Request) -> Client:
+    agent = request.headers.get("user-agent", "")
+    return Client(ip=request.client.host if request.client else "", user_agent=agent[:256])
+
+
+ClientDep = Annotated[Client, Depends(get_client)]
 IfMatch = Annotated[str | None, Header(alias="If-Match")]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size")]
 PageStart = Annotated[str | None, Query(max_length=128, description="Cursor from next_pagestart")]

@@ -1,0 +1,58 @@
+"""`/v1/audit-events`: the account's trail, newest first, guarded by policy."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from iam import audit, guard
+from iam.api.deps import CurrentPrincipal, Limit, RuntimeDep
+from iam.models import AuditEvent
+
+router = APIRouter(prefix="/v1/audit-events", tags=["audit"])
+AUDIT_READ = "iam-access-management.audit.list"
+
+
+class AuditEventPublic(BaseModel):
+    id: int
+    ts: datetime
+    actor: str
+    action: str
+    outcome: str
+    target: str
+    client_ip: str
+    user_agent: str
+    detail: str
+
+    @classmethod
+    def of(cls, row: AuditEvent) -> AuditEventPublic:
+        return cls.model_validate(row, from_attributes=True)
+
+
+class AuditPage(BaseModel):
+    data: list[AuditEventPublic]
+    limit: int
+    next_before_id: int | None
+
+
+@router.get("")
+def list_audit_events(
+    caller: CurrentPrincipal, runtime: RuntimeDep, limit: Limit = 100,
+    since: datetime | None = None, until: datetime | None = None,
+    subject: Annotated[str | None, Query(max_length=80, description="actor iam_id")] = None,
+    action: Annotated[str | None, Query(max_length=128, description="action prefix")] = None,
+    outcome: Annotated[str | None, Query(max_length=16)] = None,
+    before_id: Annotated[int | None, Query(ge=1, description="page: events older than this id")]
+    = None,
+) -> AuditPage:
+    """Authentications, tokens issued, admin changes and decisions of the caller's account."""
+    with runtime.read() as session:
+        guard.require(session, caller, AUDIT_READ)
+        rows = audit.list_events(session, account_id=caller.account_id, since=since,
+                                 until=until, actor=subject, action=action, outcome=outcome,
+                                 limit=limit, before_id=before_id)
+    return AuditPage(data=[AuditEventPublic.of(r) for r in rows], limit=limit,
+                     next_before_id=rows[-1].id if len(rows) == limit else None)
