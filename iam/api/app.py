@@ -11,6 +11,7 @@ from iam import __version__
 from iam.api import errors
 from iam.api.middleware import LimitsAndHeaders
 from iam.api.routes import accounts, apikeys, health, identity_token, serviceids, users
+from iam.api.routes import audit as audit_routes
 from iam.api.routes import authz as authz_routes
 from iam.api.routes import groups as groups_routes
 from iam.api.routes import namespaces as namespaces_routes
@@ -20,12 +21,9 @@ from iam.config import Settings, load_settings
 from iam.runtime import Runtime
 
 ROUTERS = [health.router, identity_token.router, accounts.router, serviceids.router,
-           apikeys.router, users.router]
-ROUTERS += [namespaces_routes.router]
-ROUTERS += [policies_routes.router]
-ROUTERS += [groups_routes.router]
-ROUTERS += [authz_routes.router]
-ROUTERS.append(registry_routes.router)
+           apikeys.router, users.router, namespaces_routes.router, policies_routes.router,
+           groups_routes.router, authz_routes.router, registry_routes.router,
+           audit_routes.router]
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -34,7 +32,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime.activity.start()
+        runtime.start_background()
         try:
             yield
         finally:
