@@ -1,0 +1,52 @@
+"""The audit trail: authentications and their failures, readable by policy."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi.testclient import TestClient
+
+from tests.conftest import Owner
+
+APIKEY_GRANT = "urn:ibm:params:oauth:grant-type:apikey"
+
+
+def _events(client: TestClient, headers: dict[str, str], **params: str) -> list[dict[str, str]]:
+    deadline = time.monotonic() + 5
+    while True:
+        r = client.get("/v1/audit-events", params=params, headers=headers)
+        assert r.status_code == 200, r.text
+        data: list[dict[str, str]] = r.json()["data"]
+        if data or time.monotonic() > deadline:
+            return data
+        time.sleep(0.1)
+
+
+def test_successful_key_exchange_is_audited_without_the_key(
+        client: TestClient, admin: dict[str, str], owner: Owner) -> None:
+    events = _events(client, admin, action="iam.identity.token", outcome="success")
+    assert events and events[0]["actor"] == owner.iam_id
+    assert owner.apikey not in str(events)
+    assert "apikey_id" in events[0]["detail"]
+
+
+def test_failed_key_exchange_is_throttled_after_the_limit(client: TestClient) -> None:
+    bad = {"grant_type": APIKEY_GRANT, "apikey": "riam_" + "A" * 49}
+    codes = [client.post("/identity/token", data=bad).status_code for _ in range(11)]
+    assert codes[:10] == [400] * 10
+    assert codes[10] == 429
+
+
+def test_throttled_answer_carries_retry_after(client: TestClient) -> None:
+    bad = {"grant_type": APIKEY_GRANT, "apikey": "riam_" + "B" * 49}
+    for _ in range(10):
+        client.post("/identity/token", data=bad)
+    r = client.post("/identity/token", data=bad)
+    assert r.status_code == 429
+    assert int(r.headers["Retry-After"]) >= 1
+    assert r.json()["errors"][0]["code"] == "too_many_requests"
+
+
+def test_audit_events_need_a_token(client: TestClient) -> None:
+    r = client.get("/v1/audit-events")
+    assert r.status_code == 401
