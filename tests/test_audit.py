@@ -50,3 +50,27 @@ def test_throttled_answer_carries_retry_after(client: TestClient) -> None:
 def test_audit_events_need_a_token(client: TestClient) -> None:
     r = client.get("/v1/audit-events")
     assert r.status_code == 401
+
+
+def test_admin_change_is_audited_with_after_state(
+        client: TestClient, admin: dict[str, str], owner: Owner) -> None:
+    sid = client.post("/v1/serviceids", json={"name": "audited"}, headers=admin).json()
+    events = _events(client, admin, action="admin.create_service_id")
+    assert events[0]["actor"] == owner.iam_id and events[0]["outcome"] == "success"
+    assert sid["id"] in events[0]["detail"]
+
+
+def test_created_key_value_is_redacted_in_the_trail(
+        client: TestClient, admin: dict[str, str], owner: Owner) -> None:
+    created = client.post("/v1/apikeys", json={"name": "k", "iam_id": owner.iam_id},
+                          headers=admin).json()
+    events = _events(client, admin, action="admin.create_api_key")
+    assert created["apikey"] not in str(events)
+    assert '"apikey": "***"' in events[0]["detail"]
+
+
+def test_refused_admin_change_is_audited_as_failure(
+        client: TestClient, admin: dict[str, str]) -> None:
+    client.delete("/v1/serviceids/ServiceId-unknown", headers=admin)
+    events = _events(client, admin, action="admin.delete_service_id")
+    assert events[0]["outcome"] == "failure"

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from iam import __version__
 from iam.api import errors
+from iam.api.audit_middleware import AuditChanges
 from iam.api.middleware import LimitsAndHeaders
 from iam.api.routes import accounts, apikeys, health, identity_token, serviceids, users
 from iam.api.routes import audit as audit_routes
@@ -45,5 +46,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.add_middleware(AuditChanges, trail=runtime.audit)
     app.add_middleware(LimitsAndHeaders, max_body=runtime.settings.max_body_bytes)
     return app

@@ -25,6 +25,7 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 def get_principal(
+    request: Request,
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -34,7 +35,9 @@ def get_principal(
     claims = access_tokens.verify_access(runtime.settings, runtime.keyring,
                                          credentials.credentials)
     with runtime.read() as session:
-        return principal_from_claims(session, claims)
+        principal = principal_from_claims(session, claims)
+    request.state.principal = principal  # for the audit of admin changes
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
