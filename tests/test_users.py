@@ -1,0 +1,212 @@
+"""`/v1/users`: human identities, unique by name within one account, logging in by password."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import bearer
+
+PASSWORD = "correct horse battery"
+
+
+def create_user(client: TestClient, headers: dict[str, str], name: str = "alice",
+                password: str = PASSWORD) -> Any:
+    return client.post("/v1/users", json={"name": name, "password": password}, headers=headers)
+
+
+def login(client: TestClient, username: str, password: str = PASSWORD, **extra: str) -> Any:
+    return client.post("/identity/token", data={"grant_type": "password", "username": username,
+                                                "password": password, **extra})
+
+
+def user_names(client: TestClient, headers: dict[str, str]) -> list[str]:
+    r = client.get("/v1/users", headers=headers)
+    assert r.status_code == 200, r.text
+    return sorted(u["name"] for u in r.json()["data"])
+
+
+@pytest.fixture
+def other_account(client: TestClient, admin: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """A second account (made by the operator) and its owner's headers."""
+    r = client.post("/v1/accounts", json={"name": "tenant-b"}, headers=admin)
+    assert r.status_code == 201, r.text
+    return r.json()["id"], bearer(client, r.json()["apikey"])
+
+
+def test_create_user_returns_it_without_password(client: TestClient,
+                                                 admin: dict[str, str]) -> None:
+    r = create_user(client, admin)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["name"] == "alice"
+    assert body["iam_id"].startswith("iam-User-")
+    assert body["locked"] is False
+    assert "password" not in body and "password_hash" not in body
+    assert PASSWORD not in r.text
+
+
+def test_read_and_list_users_never_show_password(client: TestClient,
+                                                 admin: dict[str, str]) -> None:
+    user = create_user(client, admin).json()
+    for r in (client.get(f"/v1/users/{user['iam_id']}", headers=admin),
+              client.get("/v1/users", headers=admin)):
+        assert r.status_code == 200, r.text
+        assert "password" not in r.text
+        assert "argon2" not in r.text
+    assert user_names(client, admin) == ["alice"]
+
+
+def test_create_user_duplicate_name_is_409(client: TestClient, admin: dict[str, str]) -> None:
+    create_user(client, admin)
+    r = create_user(client, admin, password="another good password")
+    assert r.status_code == 409
+    assert r.json()["errors"][0]["code"] == "conflict"
+    assert user_names(client, admin) == ["alice"]
+
+
+def test_create_user_same_name_in_two_accounts_is_allowed(
+        client: TestClient, admin: dict[str, str],
+        other_account: tuple[str, dict[str, str]]) -> None:
+    _, other = other_account
+    assert create_user(client, admin).status_code == 201
+    r = create_user(client, other)
+    assert r.status_code == 201, r.text
+    assert user_names(client, other) == ["alice"]
+
+
+@pytest.mark.parametrize("password", [
+    "short",                 # under 8 characters
+    "x" * 257,               # over 256 characters
+    "good password\x00",     # control character
+    "good\npassword",
+])
+def test_create_user_with_bad_password_is_400(client: TestClient, admin: dict[str, str],
+                                              password: str) -> None:
+    r = create_user(client, admin, password=password)
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["code"] == "invalid_input"
+    assert r.json()["errors"][0]["target"] == "password"
+    assert user_names(client, admin) == []
+
+
+def test_create_user_with_at_sign_in_name_is_400(client: TestClient,
+                                                 admin: dict[str, str]) -> None:
+    r = create_user(client, admin, name="alice@example.com")
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["code"] == "invalid_input"
+    assert r.json()["errors"][0]["target"] == "name"
+    assert user_names(client, admin) == []
+
+
+def test_password_grant_with_name_works(client: TestClient, admin: dict[str, str]) -> None:
+    create_user(client, admin)
+    r = login(client, "alice")
+    assert r.status_code == 200, r.text
+    assert r.json()["token_type"] == "Bearer"
+
+
+def test_password_grant_with_name_at_account_works(
+        client: TestClient, admin: dict[str, str],
+        other_account: tuple[str, dict[str, str]]) -> None:
+    """The same name in two accounts: `name@account_id` says which one."""
+    account_id, other = other_account
+    create_user(client, admin)
+    b_user = create_user(client, other, password="b's good password").json()
+    r = login(client, f"alice@{account_id}", "b's good password")
+    assert r.status_code == 200, r.text
+    me = client.get(f"/v1/users/{b_user['iam_id']}",
+                    headers={"Authorization": f"Bearer {r.json()['access_token']}"})
+    assert me.status_code == 200, me.text
+    assert me.json()["account_id"] == account_id
+
+
+def test_password_grant_with_ambiguous_name_is_invalid_grant(
+        client: TestClient, admin: dict[str, str],
+        other_account: tuple[str, dict[str, str]]) -> None:
+    _, other = other_account
+    create_user(client, admin)
+    create_user(client, other)
+    r = login(client, "alice")
+    assert r.status_code == 400
+    assert r.json()["error"] == "invalid_grant"
+
+
+def test_password_grant_with_wrong_account_is_invalid_grant(
+        client: TestClient, admin: dict[str, str],
+        other_account: tuple[str, dict[str, str]]) -> None:
+    account_id, _ = other_account
+    create_user(client, admin)
+    r = login(client, f"alice@{account_id}")
+    assert r.status_code == 400
+    assert r.json()["error"] == "invalid_grant"
+
+
+def test_user_reads_itself_without_policy(client: TestClient, admin: dict[str, str]) -> None:
+    user = create_user(client, admin).json()
+    me = {"Authorization": f"Bearer {login(client, 'alice').json()['access_token']}"}
+    r = client.get(f"/v1/users/{user['iam_id']}", headers=me)
+    assert r.status_code == 200, r.text
+    assert r.json() == user
+
+
+def test_user_without_policy_cannot_create_users(client: TestClient,
+                                                 admin: dict[str, str]) -> None:
+    create_user(client, admin)
+    me = {"Authorization": f"Bearer {login(client, 'alice').json()['access_token']}"}
+    r = create_user(client, me, name="bob")
+    assert r.status_code == 403
+    assert r.json()["errors"][0]["code"] == "forbidden"
+    assert user_names(client, admin) == ["alice"]
+
+
+def test_change_own_password_switches_login(client: TestClient, admin: dict[str, str]) -> None:
+    user = create_user(client, admin).json()
+    me = {"Authorization": f"Bearer {login(client, 'alice').json()['access_token']}"}
+    r = client.put(f"/v1/users/{user['iam_id']}/password",
+                   json={"password": "a brand new password"}, headers=me)
+    assert r.status_code == 204, r.text
+    assert login(client, "alice").status_code == 400
+    assert login(client, "alice", "a brand new password").status_code == 200
+
+
+def test_update_user_rename_to_taken_name_is_409(client: TestClient,
+                                                 admin: dict[str, str]) -> None:
+    create_user(client, admin)
+    bob = create_user(client, admin, name="bob").json()
+    r = client.put(f"/v1/users/{bob['iam_id']}", json={"name": "alice"},
+                   headers={**admin, "If-Match": bob["entity_tag"]})
+    assert r.status_code == 409
+    assert r.json()["errors"][0]["code"] == "conflict"
+    assert user_names(client, admin) == ["alice", "bob"]
+
+
+def test_update_user_with_current_tag_renames(client: TestClient, admin: dict[str, str]) -> None:
+    bob = create_user(client, admin, name="bob").json()
+    r = client.put(f"/v1/users/{bob['iam_id']}", json={"name": "robert"},
+                   headers={**admin, "If-Match": bob["entity_tag"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["name"] == "robert"
+    assert r.json()["entity_tag"] != bob["entity_tag"]
+    assert login(client, "robert").status_code == 200
+
+
+def test_delete_user_removes_login_and_keys(client: TestClient, admin: dict[str, str]) -> None:
+    user = create_user(client, admin).json()
+    me = {"Authorization": f"Bearer {login(client, 'alice').json()['access_token']}"}
+    key = client.post("/v1/apikeys", json={"name": "laptop"}, headers=me).json()
+    r = client.delete(f"/v1/users/{user['iam_id']}", headers=admin)
+    assert r.status_code == 204
+    assert login(client, "alice").status_code == 400
+    exchanged = client.post("/identity/token", data={
+        "grant_type": "urn:ibm:params:oauth:grant-type:apikey", "apikey": key["apikey"]})
+    assert exchanged.status_code == 400
+    assert user_names(client, admin) == []
+
+
+def test_read_user_unknown_is_404(client: TestClient, admin: dict[str, str]) -> None:
+    r = client.get("/v1/users/iam-User-00000000-0000-0000-0000-000000000000", headers=admin)
+    assert r.status_code == 404
+    assert r.json()["errors"][0]["code"] == "not_found"
