@@ -1,0 +1,73 @@
+"""Namespaces: IBM's naming rule, one holder per region across accounts, listing by access."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.test_policies_api import Headers, grant, namespace, robot, second_account
+
+
+def test_create_list_and_delete_a_namespace(client: TestClient, admin: Headers) -> None:
+    r = namespace(client, admin, "team-a")
+    assert r.status_code == 201, r.text
+    assert r.json()["name"] == "team-a" and r.json()["region"] == ""
+    assert namespace(client, admin, "team-a").status_code == 200  # already ours: idempotent
+    assert namespace(client, admin, "team-a", "us-south").status_code == 201
+    names = [(n["name"], n["region"]) for n in client.get("/v1/namespaces",
+                                                         headers=admin).json()["data"]]
+    assert names == [("team-a", ""), ("team-a", "us-south")]
+    r = client.get("/v1/namespaces", params={"region": "us-south"}, headers=admin)
+    assert r.json()["count"] == 1
+    assert client.delete("/v1/namespaces/team-a", headers=admin).status_code == 204
+    assert client.delete("/v1/namespaces/team-a", headers=admin).status_code == 404
+    assert client.get("/v1/namespaces", headers=admin).json()["count"] == 1
+
+
+def test_malformed_names_are_refused(client: TestClient, admin: Headers) -> None:
+    for bad in ("abc", "a" * 31, "Team-a", "-team", "_team", "te..am", "te.am", "tëam",
+                "team\u0430", "ｔｅａｍ", "team a", "team%2Fb"):
+        r = namespace(client, admin, bad)
+        assert r.status_code in (400, 404), (bad, r.text)
+        if r.status_code == 400:
+            assert "4 to 30 characters" in r.json()["errors"][0]["message"]
+    assert client.put("/v1/namespaces/te/am", headers=admin).status_code == 404
+    assert client.get("/v1/namespaces", headers=admin).json()["count"] == 0
+    for good in ("abcd", "a" * 30, "0team", "team_a-1"):
+        assert namespace(client, admin, good).status_code == 201, good
+
+
+def test_a_name_held_by_another_account_is_a_conflict_that_names_no_account(
+        client: TestClient, admin: Headers) -> None:
+    namespace(client, admin, "shared")
+    b = second_account(client, admin)
+    r = namespace(client, b, "shared")
+    assert r.status_code == 409
+    body = r.text
+    me = client.get("/v1/namespaces", headers=admin).json()["data"][0]["account_id"]
+    assert me not in body and "already taken" in body
+    assert namespace(client, b, "shared", "eu-de").status_code == 201  # other region: free
+    assert client.delete("/v1/namespaces/shared", headers=b).status_code == 404
+
+
+def test_creating_needs_manager(client: TestClient, admin: Headers) -> None:
+    reader, headers = robot(client, admin)
+    grant(client, admin, reader, ["Reader", "Writer"])
+    r = namespace(client, headers, "team-a")
+    assert r.status_code == 403
+    assert "container-registry.namespace.create" in r.json()["errors"][0]["message"]
+    manager, headers = robot(client, admin, "manager")
+    grant(client, admin, manager, ["Manager"])
+    assert namespace(client, headers, "team-a").status_code == 201
+
+
+def test_listing_shows_only_namespaces_the_caller_holds_an_action_on(
+        client: TestClient, admin: Headers) -> None:
+    for name in ("team-a", "team-b", "team-c"):
+        namespace(client, admin, name)
+    iam_id, headers = robot(client, admin)
+    assert client.get("/v1/namespaces", headers=headers).json() == {"data": [], "count": 0}
+    grant(client, admin, iam_id, ["Reader"], resource_type="namespace", resource="team-a")
+    grant(client, admin, iam_id, ["Writer"], resource_type="namespace", resource="team-c",
+          repository="web-*")
+    names = [n["name"] for n in client.get("/v1/namespaces", headers=headers).json()["data"]]
+    assert names == ["team-a", "team-c"]
