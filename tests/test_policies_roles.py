@@ -74,7 +74,7 @@ def test_invalid_json_names_file_and_line(tmp_path: Path) -> None:
 def test_unreadable_file_stops_the_service(tmp_path: Path, settings: Settings) -> None:
     folder = copy_roles(tmp_path)
     (folder / "container-registry.json").write_bytes(b"\xff\xfe not utf-8")
-    with pytest.raises(ConfigurationError, match="container-registry.json:1: cannot read"):
+    with pytest.raises(ConfigurationError, match=r"container-registry\.json:1: cannot read"):
         create_app(settings.model_copy(update={"policies_dir": folder}))
 
 

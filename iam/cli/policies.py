@@ -1,0 +1,302 @@
+"""Namespace, policy, access-group and access-check commands, named like IBM's CLIs
+(`ibmcloud cr namespace-add`, `ibmcloud iam service-policy-create`, ...)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from iam.cli.app import app
+from iam.cli.client import Api, Format, OutputOpt, emit, fail
+
+NS_COLUMNS = ["name", "region", "created_at"]
+POLICY_COLUMNS = ["id", "subject", "roles", "resource"]
+GROUP_COLUMNS = ["id", "name", "description", "created_at"]
+MEMBER_COLUMNS = ["iam_id", "type", "created_at"]
+Force = Annotated[bool, typer.Option("--force", "-f", help="Do not ask for confirmation")]
+Region = Annotated[str, typer.Option("--region", "-r", help="Region (default: none)")]
+Roles = Annotated[str, typer.Option("--roles", help="Comma-separated role names, e.g. "
+                                                   "Manager,Administrator")]
+ServiceName = Annotated[str, typer.Option("--service-name", help="e.g. container-registry")]
+OptRegion = Annotated[str | None, typer.Option("--region", help="Region; omitted = every "
+                                                                "region")]
+ResourceType = Annotated[str | None, typer.Option("--resource-type", help="namespace")]
+Resource = Annotated[str | None, typer.Option("--resource", help="The namespace's name; "
+                                                                "omitted = every namespace")]
+Repository = Annotated[str | None, typer.Option(
+    "--repository", help="Glob of repositories inside the namespace, e.g. 'web-*'")]
+
+
+def _confirm(what: str, force: bool) -> None:
+    if not force and not typer.confirm(f"Delete {what}?"):
+        raise typer.Exit(1)
+
+
+# --- namespaces ----------------------------------------------------------------------------
+
+@app.command("namespace-add")
+def namespace_add(name: str, region: Region = "", output: OutputOpt = Format.table) -> None:
+    """Create a namespace (names are unique per region across every account)."""
+    emit(Api().put(f"/v1/namespaces/{name}?region={region}"), output, NS_COLUMNS)
+
+
+@app.command("namespace-list")
+def namespace_list(region: Annotated[str | None, typer.Option("--region", "-r")] = None,
+                   output: OutputOpt = Format.table) -> None:
+    """The namespaces of your account you hold any action on."""
+    emit(Api().get("/v1/namespaces", region=region)["data"], output, NS_COLUMNS)
+
+
+@app.command("namespace-rm")
+def namespace_rm(name: str, region: Region = "", force: Force = False) -> None:
+    """Delete a namespace."""
+    _confirm(f"namespace {name}", force)
+    Api().delete(f"/v1/namespaces/{name}?region={region}")
+    typer.echo(f"Namespace {name} deleted")
+
+
+# --- subjects ------------------------------------------------------------------------------
+
+def _service_id(api: Api, ref: str) -> str:
+    """A service ID's iam_id, from its iam_id, its ServiceId-... id or its unique name."""
+    if ref.startswith("iam-ServiceId-"):
+        return ref
+    if ref.startswith("ServiceId-"):
+        return f"iam-{ref}"
+    found = api.get_all("/v1/serviceids", name=ref)
+    if len(found) != 1:
+        fail(f"{len(found)} service IDs are named {ref!r}; use the ServiceId-... id")
+    return str(found[0]["iam_id"])
+
+
+def _user(api: Api, ref: str) -> str:
+    if ref.startswith("iam-User-"):
+        return ref
+    found = [u for u in api.get_all("/v1/users") if u["name"] == ref]
+    if len(found) != 1:
+        fail(f"no user is named {ref!r}; use its iam-User-... id")
+    return str(found[0]["iam_id"])
+
+
+def _group(api: Api, ref: str) -> str:
+    if ref.startswith("AccessGroup-"):
+        return ref
+    found = [g for g in api.get_all("/v1/groups") if g["name"] == ref]
+    if len(found) != 1:
+        fail(f"no access group is named {ref!r}; use its AccessGroup-... id")
+    return str(found[0]["id"])
+
+
+# --- policies ------------------------------------------------------------------------------
+
+def _policy_body(subject: dict[str, str], roles: str, service_name: str, region: str | None,
+                 resource_type: str | None, resource: str | None,
+                 repository: str | None) -> dict[str, Any]:
+    if resource and not resource_type:
+        resource_type = "namespace"
+    target = {"service": service_name, "region": region, "resource_type": resource_type,
+              "resource": resource, "repository": repository}
+    return {"subject": subject, "roles": [r.strip() for r in roles.split(",") if r.strip()],
+            "resource": {k: v for k, v in target.items() if v}}
+
+
+def _create_policy(subject: dict[str, str], roles: str, service_name: str,
+                   region: str | None, resource_type: str | None, resource: str | None,
+                   repository: str | None, output: Format, api: Api) -> None:
+    body = _policy_body(subject, roles, service_name, region, resource_type, resource,
+                        repository)
+    emit(api.post("/v1/policies", body), output, POLICY_COLUMNS)
+
+
+def _delete_policy(api: Api, policy_id: str, force: bool) -> None:
+    _confirm(f"policy {policy_id}", force)
+    api.delete(f"/v1/policies/{policy_id}")
+    typer.echo(f"Policy {policy_id} deleted")
+
+
+@app.command("service-policy-create")
+def service_policy_create(service_id: str, roles: Roles, service_name: ServiceName,
+                          region: OptRegion = None, resource_type: ResourceType = None,
+                          resource: Resource = None, repository: Repository = None,
+                          output: OutputOpt = Format.table) -> None:
+    """Give a service ID roles on a service, optionally on one namespace and repositories."""
+    api = Api()
+    _create_policy({"iam_id": _service_id(api, service_id)}, roles, service_name, region,
+                   resource_type, resource, repository, output, api)
+
+
+@app.command("service-policies")
+def service_policies(service_id: str, output: OutputOpt = Format.table) -> None:
+    """The policies of a service ID."""
+    api = Api()
+    emit(api.get_all("/v1/policies", iam_id=_service_id(api, service_id)), output,
+         POLICY_COLUMNS)
+
+
+@app.command("service-policy-delete")
+def service_policy_delete(service_id: str, policy_id: str, force: Force = False) -> None:
+    """Delete a policy of a service ID."""
+    api = Api()
+    _service_id(api, service_id)
+    _delete_policy(api, policy_id, force)
+
+
+@app.command("user-policy-create")
+def user_policy_create(user: str, roles: Roles, service_name: ServiceName,
+                       region: OptRegion = None, resource_type: ResourceType = None,
+                       resource: Resource = None, repository: Repository = None,
+                       output: OutputOpt = Format.table) -> None:
+    """Give a user (iam-User-... id or name) roles on a service."""
+    api = Api()
+    _create_policy({"iam_id": _user(api, user)}, roles, service_name, region, resource_type,
+                   resource, repository, output, api)
+
+
+@app.command("user-policies")
+def user_policies(user: str, output: OutputOpt = Format.table) -> None:
+    """The policies of a user."""
+    api = Api()
+    emit(api.get_all("/v1/policies", iam_id=_user(api, user)), output, POLICY_COLUMNS)
+
+
+@app.command("user-policy-delete")
+def user_policy_delete(user: str, policy_id: str, force: Force = False) -> None:
+    """Delete a policy of a user."""
+    api = Api()
+    _user(api, user)
+    _delete_policy(api, policy_id, force)
+
+
+# --- access groups -------------------------------------------------------------------------
+
+@app.command("access-group-create")
+def access_group_create(name: str,
+                        description: Annotated[str | None, typer.Option("--description",
+                                                                        "-d")] = None,
+                        output: OutputOpt = Format.table) -> None:
+    """Create an access group."""
+    emit(Api().post("/v1/groups", {"name": name, "description": description}), output,
+         GROUP_COLUMNS)
+
+
+@app.command("access-groups")
+def access_groups(output: OutputOpt = Format.table) -> None:
+    """List the account's access groups."""
+    emit(Api().get_all("/v1/groups"), output, GROUP_COLUMNS)
+
+
+@app.command("access-group-delete")
+def access_group_delete(group: str, force: Force = False) -> None:
+    """Delete an access group with its memberships and policies."""
+    api = Api()
+    group_id = _group(api, group)
+    _confirm(f"access group {group}", force)
+    api.delete(f"/v1/groups/{group_id}")
+    typer.echo(f"Access group {group} deleted")
+
+
+def _add_members(group: str, iam_ids: list[str], api: Api) -> None:
+    group_id = _group(api, group)
+    for iam_id in iam_ids:
+        api.post(f"/v1/groups/{group_id}/members", {"iam_id": iam_id})
+        typer.echo(f"{iam_id} added to {group}")
+
+
+@app.command("access-group-service-id-add")
+def access_group_service_id_add(group: str, service_ids: list[str]) -> None:
+    """Add service IDs (ids or names) to an access group."""
+    api = Api()
+    _add_members(group, [_service_id(api, s) for s in service_ids], api)
+
+
+@app.command("access-group-user-add")
+def access_group_user_add(group: str, users: list[str]) -> None:
+    """Add users (iam-User-... ids or names) to an access group."""
+    api = Api()
+    _add_members(group, [_user(api, u) for u in users], api)
+
+
+def _remove_members(group: str, iam_ids: list[str], api: Api) -> None:
+    group_id = _group(api, group)
+    for iam_id in iam_ids:
+        api.delete(f"/v1/groups/{group_id}/members/{iam_id}")
+        typer.echo(f"{iam_id} removed from {group}")
+
+
+@app.command("access-group-service-id-remove")
+def access_group_service_id_remove(group: str, service_ids: list[str]) -> None:
+    """Remove service IDs from an access group."""
+    api = Api()
+    _remove_members(group, [_service_id(api, s) for s in service_ids], api)
+
+
+@app.command("access-group-user-remove")
+def access_group_user_remove(group: str, users: list[str]) -> None:
+    """Remove users from an access group."""
+    api = Api()
+    _remove_members(group, [_user(api, u) for u in users], api)
+
+
+@app.command("access-group-members")
+def access_group_members(group: str, output: OutputOpt = Format.table) -> None:
+    """The members of an access group."""
+    api = Api()
+    emit(api.get(f"/v1/groups/{_group(api, group)}/members")["data"], output, MEMBER_COLUMNS)
+
+
+@app.command("access-group-policy-create")
+def access_group_policy_create(group: str, roles: Roles, service_name: ServiceName,
+                               region: OptRegion = None, resource_type: ResourceType = None,
+                               resource: Resource = None, repository: Repository = None,
+                               output: OutputOpt = Format.table) -> None:
+    """Give every member of an access group roles on a service."""
+    api = Api()
+    _create_policy({"access_group_id": _group(api, group)}, roles, service_name, region,
+                   resource_type, resource, repository, output, api)
+
+
+@app.command("access-group-policies")
+def access_group_policies(group: str, output: OutputOpt = Format.table) -> None:
+    """The policies of an access group."""
+    api = Api()
+    emit(api.get_all("/v1/policies", access_group_id=_group(api, group)), output,
+         POLICY_COLUMNS)
+
+
+@app.command("access-group-policy-delete")
+def access_group_policy_delete(group: str, policy_id: str, force: Force = False) -> None:
+    """Delete a policy of an access group."""
+    api = Api()
+    _group(api, group)
+    _delete_policy(api, policy_id, force)
+
+
+# --- explain -------------------------------------------------------------------------------
+
+@app.command("access-check")
+def access_check(
+    iam_id: str, action: str,
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+    region: Annotated[str, typer.Option("--region", "-r")] = "",
+    repository: Annotated[str | None, typer.Option("--repository")] = None,
+    output: OutputOpt = Format.table,
+) -> None:
+    """Is ACTION allowed to IAM_ID (on namespace NS), which policies grant it, and why."""
+    api = Api()
+    if not iam_id.startswith("iam-"):
+        iam_id = _service_id(api, iam_id)
+    resource: dict[str, str] = {"service": action.split(".", 1)[0], "region": region}
+    if namespace:
+        resource.update(resource_type="namespace", resource=namespace)
+    if repository:
+        resource["repository"] = repository
+    answer = api.post("/v1/authz/check", {"iam_id": iam_id, "action": action,
+                                          "resource": resource})
+    if output == Format.json:
+        emit(answer, output)
+        return
+    typer.echo("allowed" if answer["allowed"] else "denied")
+    for grant in answer["granted_by"]:
+        typer.echo(f"  granted by {grant['policy_id']} ({', '.join(grant['roles'])})")
+    typer.echo(f"reason: {answer['reason']}")
