@@ -17,7 +17,8 @@ from iam.registry_auth import FailureLimiter
 from tests.conftest import Owner, bearer
 
 US, EU = "registry.us", "registry.eu"
-UNAUTHORIZED = {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}
+UNAUTHORIZED = {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required",
+                            "detail": []}]}
 
 
 @pytest.fixture

@@ -34,17 +34,21 @@ def _limiter(request: Request) -> FailureLimiter:
         return limiter
 
 
-def registry_error(status: int, code: str, message: str,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+def registry_error(status: int, code: str, message: str, headers: dict[str, str] | None = None,
+                   **extra: Any) -> JSONResponse:
     """The distribution error body: `{"errors":[{"code","message"}]}`."""
-    return JSONResponse({"errors": [{"code": code, "message": message}]}, status_code=status,
-                        headers={**NO_STORE, **(headers or {})})
+    return JSONResponse({"errors": [{"code": code, "message": message, **extra}]},
+                        status_code=status, headers={**NO_STORE, **(headers or {})})
 
 
 def _unauthorized(runtime_url: str) -> JSONResponse:
+    """401 for every credential failure. The empty `detail` is what makes docker print
+    `unauthorized: authentication required` (without it, docker's client folds the error
+    into its bare code and prints only `unauthorized`)."""
     realm = f"{runtime_url.rstrip('/')}/token"
     return registry_error(401, "UNAUTHORIZED", "authentication required",
-                          {"WWW-Authenticate": f'Basic realm="{realm}",charset="UTF-8"'})
+                          {"WWW-Authenticate": f'Basic realm="{realm}",charset="UTF-8"'},
+                          detail=[])
 
 
 def _answer(answer: TokenAnswer) -> JSONResponse:
