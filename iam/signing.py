@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import os
 import stat
 import threading
@@ -28,6 +29,8 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, Pub
 from cryptography.x509.oid import NameOID
 
 from iam.errors import ConfigurationError, Unauthenticated
+
+log = logging.getLogger("iam.signing")
 
 ALGORITHMS = ("ES256", "RS256")
 RELOAD_INTERVAL_S = 5.0
@@ -216,7 +219,21 @@ class Keyring:
             stamp = self._dir.stat().st_mtime if self._dir.exists() else None
             if not force and stamp == self._stamp:
                 return
-            keys = load_keys(self._dir)
+            try:
+                keys = load_keys(self._dir)
+            except ConfigurationError as exc:
+                if force:
+                    raise
+                # a running service keeps signing with the keys it has; the next change of
+                # the directory is tried again
+                log.warning("signing keys not reloaded: %s", exc.message)
+                self._stamp = stamp
+                return
+            if not keys and not force:
+                log.warning("signing key directory %s is empty; keeping the loaded keys",
+                            self._dir)
+                self._stamp = stamp
+                return
             self._keys = keys
             self._by_kid = {k.kid: k for k in keys}
             self._stamp = stamp
