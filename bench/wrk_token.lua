@@ -1,7 +1,8 @@
 -- Rotates over pre-built requests, one per seeded API key, so no cache sees one hot key.
 -- Usage: wrk -t1 -cC -dD -s bench/wrk_token.lua URL -- KEYS_FILE MODE
 --   KEYS_FILE: lines "<api key> <namespace>"; MODE: "token" (GET /token, Basic auth,
---   push scope on the key's own namespace) or "identity" (POST /identity/token, apikey form).
+--   push scope on the key's own namespace), "identity" (POST /identity/token, apikey form)
+--   or "healthz" (GET /healthz: the framework's floor, no credential, no database).
 -- At the end prints one JSON line: requests, errors, p50/p99 latency (microseconds).
 
 local requests = {}
@@ -26,7 +27,9 @@ function init(args)
   for line in io.lines(path) do
     local key, ns = line:match("^(%S+)%s+(%S+)$")
     if key then
-      if mode == "identity" then
+      if mode == "healthz" then
+        requests[#requests + 1] = wrk.format("GET", "/healthz", {}, nil)
+      elseif mode == "identity" then
         requests[#requests + 1] = wrk.format("POST", "/identity/token",
           { ["Content-Type"] = "application/x-www-form-urlencoded" },
           "grant_type=urn%3Aibm%3Aparams%3Aoauth%3Agrant-type%3Aapikey&apikey=" .. key)
