@@ -17,6 +17,7 @@ MAX_SCOPES = 32
 MAX_NAME = 255
 _TYPE = re.compile(r"^([a-z0-9]+)(?:\(([a-z0-9]+)\))?$")
 _NAME = re.compile(r"^[A-Za-z0-9._\-/:]+$")
+_BAD_COMPONENTS = frozenset({"", ".", ".."})
 _ACTION = re.compile(r"^(?:\*|[a-z][a-z0-9_-]*)$")
 
 
@@ -49,6 +50,9 @@ def parse_scope(value: str) -> Scope:
         raise InvalidScope(f"scope {value[:80]!r} has an invalid resource type")
     if not name or len(name) > MAX_NAME or _NAME.match(name) is None:
         raise InvalidScope(f"scope {value[:80]!r} has an invalid resource name")
+    if any(part in _BAD_COMPONENTS for part in name.split("/")):
+        # `ns1/../ns2/app` must not be read as a name under `ns1` (nor `ns1//app`, `/ns1`).
+        raise InvalidScope(f"scope {value[:80]!r} has an empty, '.' or '..' path component")
     wanted: list[str] = []
     for action in actions.split(","):
         if not action:
