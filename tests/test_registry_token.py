@@ -17,8 +17,7 @@ from iam.registry_auth import FailureLimiter
 from tests.conftest import Owner, bearer
 
 US, EU = "registry.us", "registry.eu"
-UNAUTHORIZED = {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required",
-                            "detail": []}]}
+UNAUTHORIZED = {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}
 
 
 @pytest.fixture

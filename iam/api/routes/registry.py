@@ -42,13 +42,15 @@ def registry_error(status: int, code: str, message: str, headers: dict[str, str]
 
 
 def _unauthorized(runtime_url: str) -> JSONResponse:
-    """401 for every credential failure. The empty `detail` is what makes docker print
-    `unauthorized: authentication required` (without it, docker's client folds the error
-    into its bare code and prints only `unauthorized`)."""
+    """401 for every credential failure, the same body whatever the cause.
+
+    docker 28 folds an error whose message is its code's default into the bare code and
+    prints `unauthorized`; with any `detail` it would print `unauthorized: authentication
+    required`. The body stays exactly the protocol's: no `detail`.
+    """
     realm = f"{runtime_url.rstrip('/')}/token"
     return registry_error(401, "UNAUTHORIZED", "authentication required",
-                          {"WWW-Authenticate": f'Basic realm="{realm}",charset="UTF-8"'},
-                          detail=[])
+                          {"WWW-Authenticate": f'Basic realm="{realm}",charset="UTF-8"'})
 
 
 def _answer(answer: TokenAnswer) -> JSONResponse:
