@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
+from typing import Any
 
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from iam import roles
@@ -117,16 +119,22 @@ def group_ids_of(session: Session, *, account_id: str, iam_id: str) -> list[str]
 def grants_of(session: Session, *, account_id: str, iam_id: str,
               service: str | None = None) -> list[Grant]:
     """The identity's own policies and its groups' policies, in its account only."""
-    queries = [select(Policy).where(Policy.subject_iam_id == iam_id)]
+    columns: tuple[Any, ...] = (
+        Policy.id, Policy.roles, Policy.service, Policy.region, Policy.resource_type,
+        Policy.resource, Policy.repository, Policy.subject_group_id)
+    queries = [sa_select(*columns).where(Policy.subject_iam_id == iam_id)]
     group_ids = group_ids_of(session, account_id=account_id, iam_id=iam_id)
     if group_ids:
-        queries.append(select(Policy).where(col(Policy.subject_group_id).in_(group_ids)))
+        queries.append(sa_select(*columns).where(col(Policy.subject_group_id).in_(group_ids)))
     grants: list[Grant] = []
     for query in queries:
         query = query.where(Policy.account_id == account_id)
         if service is not None:
             query = query.where(Policy.service == service)
-        grants.extend(Grant.of(p) for p in session.exec(query).all())
+        grants.extend(
+            Grant(policy_id=pid, roles=tuple(split_roles(roles_)), service=svc, region=region,
+                  resource_type=rtype, resource=res, repository=repo, group_id=group)
+            for pid, roles_, svc, region, rtype, res, repo, group in session.execute(query).all())
     return grants
 
 
