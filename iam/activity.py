@@ -11,16 +11,31 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import case, update
+from sqlalchemy import Integer, Table, bindparam, case, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import col
 
 from iam.db import write_session
-from iam.models import ApiKey, utcnow
+from iam.models import ApiKey, UTCDateTime, utcnow
 
 log = logging.getLogger("iam.activity")
+
+
+def _flush_statement() -> Any:
+    """One UPDATE executed with many parameter sets (executemany): compiled once per flush,
+    not once per key, so a flush of thousands of keys costs milliseconds, not a core."""
+    table: Table = ApiKey.__table__  # type: ignore[attr-defined]
+    last = bindparam("last", type_=UTCDateTime())
+    return update(table).where(table.c.id == bindparam("key_id")).values(
+        authn_count=table.c.authn_count + bindparam("count", type_=Integer()),
+        last_authn=case((table.c.last_authn.is_(None), last), (table.c.last_authn < last, last),
+                        else_=table.c.last_authn),
+    )
+
+
+_FLUSH = _flush_statement()
 
 
 class ActivityRecorder:
@@ -45,17 +60,9 @@ class ActivityRecorder:
             return 0
         try:
             with write_session(self._engine) as session:
-                for key_id, (count, last) in pending.items():
-                    session.execute(
-                        update(ApiKey).where(col(ApiKey.id) == key_id).values(
-                            authn_count=col(ApiKey.authn_count) + count,
-                            last_authn=case(
-                                (col(ApiKey.last_authn).is_(None), last),
-                                (col(ApiKey.last_authn) < last, last),
-                                else_=col(ApiKey.last_authn),
-                            ),
-                        )
-                    )
+                session.connection().execute(_FLUSH, [
+                    {"key_id": key_id, "count": count, "last": last}
+                    for key_id, (count, last) in pending.items()])
         except SQLAlchemyError as exc:
             log.warning("could not record key activity (%s); will retry", type(exc).__name__)
             with self._lock:  # put the counts back, merged with anything newer
