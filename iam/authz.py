@@ -122,15 +122,15 @@ def grants_of(session: Session, *, account_id: str, iam_id: str,
     columns: tuple[Any, ...] = (
         Policy.id, Policy.roles, Policy.service, Policy.region, Policy.resource_type,
         Policy.resource, Policy.repository, Policy.subject_group_id)
-    queries = [sa_select(*columns).where(Policy.subject_iam_id == iam_id)]
+    queries = [sa_select(*columns).where(col(Policy.subject_iam_id) == iam_id)]
     group_ids = group_ids_of(session, account_id=account_id, iam_id=iam_id)
     if group_ids:
         queries.append(sa_select(*columns).where(col(Policy.subject_group_id).in_(group_ids)))
     grants: list[Grant] = []
     for query in queries:
-        query = query.where(Policy.account_id == account_id)
+        query = query.where(col(Policy.account_id) == account_id)
         if service is not None:
-            query = query.where(Policy.service == service)
+            query = query.where(col(Policy.service) == service)
         grants.extend(
             Grant(policy_id=pid, roles=tuple(split_roles(roles_)), service=svc, region=region,
                   resource_type=rtype, resource=res, repository=repo, group_id=group)
