@@ -25,6 +25,12 @@ ROUTERS = [health.router, identity_token.router, accounts.router, serviceids.rou
            apikeys.router, users.router, namespaces_routes.router, policies_routes.router,
            groups_routes.router, authz_routes.router, registry_routes.router,
            audit_routes.router]
+# Routers that answer errors in the admin API's shape (the others speak OAuth or the
+# registry's format, and document their own errors).
+ADMIN_ROUTERS = {id(r) for r in (accounts.router, serviceids.router, apikeys.router,
+                                 users.router, namespaces_routes.router,
+                                 policies_routes.router, groups_routes.router,
+                                 authz_routes.router, audit_routes.router)}
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -45,7 +51,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.runtime = runtime
     errors.install(app)
     for router in ROUTERS:
-        app.include_router(router)
+        app.include_router(router, responses=errors.PROBLEM_RESPONSES
+                           if id(router) in ADMIN_ROUTERS else errors.REQUEST_PROBLEMS)
     app.add_middleware(AuditChanges, trail=runtime.audit)
     app.add_middleware(LimitsAndHeaders, max_body=runtime.settings.max_body_bytes)
     return app

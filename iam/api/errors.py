@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Any
 
 from authlib.oauth2.base import OAuth2Error
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -35,6 +37,33 @@ STATUS: dict[type[errors.IamError], int] = {
     errors.Unavailable: 503,
     errors.ConfigurationError: 500,
 }
+
+
+class ProblemDetail(BaseModel):
+    code: str
+    message: str
+    target: str | None = None
+
+
+class Problem(BaseModel):
+    """The one error shape of the admin API (documented on every admin route)."""
+
+    errors: list[ProblemDetail]
+    status_code: int
+    trace: str | None = None
+
+
+_DESCRIPTIONS = {
+    400: "bad value", 401: "no or invalid bearer token", 403: "missing action",
+    404: "unknown id (or another account's)", 409: "conflict or locked",
+    412: "If-Match does not match", 413: "body too large", 422: "malformed JSON or wrong types",
+    428: "If-Match required", 429: "too many failed authentications", 503: "database down",
+}
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "description": text} for status, text in _DESCRIPTIONS.items()}
+# What any route may answer before its own code runs (body limit, request validation).
+REQUEST_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: PROBLEM_RESPONSES[status] for status in (413, 422)}
 
 
 def status_of(exc: errors.IamError) -> int:
