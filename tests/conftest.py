@@ -31,7 +31,7 @@ BACKENDS = [b for b in os.environ.get("IAM_TEST_BACKENDS", "sqlite,postgresql").
 def pg_database() -> Iterator[str]:
     """A throw-away PostgreSQL database, migrated to head, dropped at the end."""
     name = f"iam_test_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
