@@ -85,12 +85,12 @@ class ApiKeyPublic(BaseModel):
 
 
 class ApiKeyCreated(ApiKeyPublic):
-    apikey: str = Field(description="The key itself. Shown once: store it now.")
+    apikey: str = Field(description="The key itself. Shown once: store it now.", repr=False)
 
 
 class UserCreate(Strict):
     name: StrictStr = Field(max_length=4096)
-    password: StrictStr = Field(max_length=4096)
+    password: StrictStr = Field(max_length=4096, repr=False)
 
 
 class UserUpdate(Strict):
@@ -98,7 +98,7 @@ class UserUpdate(Strict):
 
 
 class PasswordChange(Strict):
-    password: StrictStr = Field(max_length=4096)
+    password: StrictStr = Field(max_length=4096, repr=False)
 
 
 class UserPublic(BaseModel):
@@ -124,12 +124,13 @@ class AccountCreated(BaseModel):
     name: str
     owner_iam_id: str
     owner_service_id: str
-    apikey: str = Field(description="The owner's API key. Shown once: store it now.")
+    apikey: str = Field(description="The owner's API key. Shown once: store it now.",
+                        repr=False)
 
 
 class IdentityToken(BaseModel):
-    access_token: str
-    refresh_token: str
+    access_token: str = Field(repr=False)
+    refresh_token: str = Field(repr=False)
     token_type: str = "Bearer"  # noqa: S105 (a type name, not a secret)
     expires_in: int
     expiration: int
