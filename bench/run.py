@@ -101,7 +101,8 @@ def run_service(opts: Options, seeded: Seeded, workers: int, log_dir: Path) -> N
     first = len(opts.cases)
     try:
         check_grants(server.url, seeded.keys_file)
-        labels = {"server": "iam", "db": seeded.backend, "n": seeded.n, "workers": workers}
+        labels = {"server": "iam", "db": seeded.backend, "n": seeded.n, "workers": workers,
+                  "when": f"{seeded.backend}-n{seeded.n}"}
         measure(opts, server, seeded.keys_file, "token", **labels)
         if workers == 1:
             measure(opts, server, seeded.keys_file, "identity", **labels)
@@ -139,6 +140,7 @@ def machine() -> dict[str, str]:
         "registry": version(["docker-registry", "--version"]),
         "skopeo": version(["skopeo", "--version"]),
         "load_before": Path("/proc/loadavg").read_text().strip(),
+        "commit": version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]),
     }
 
 
@@ -158,15 +160,14 @@ def main(argv: list[str] | None = None) -> None:
                 seeded = seed(work, backend=db, n=n)
                 seeded_all.append(seeded)
                 print(f"  seeded in {time.monotonic() - t0:.1f} s", flush=True)
-                if len(seeded_all) == 1:
-                    run_ceiling(opts, seeded.data_dir / "keys", seeded.keys_file, "start",
-                                log_dir)
+                # the ceiling right before each block: the machine is shared, and a ratio
+                # to a ceiling measured minutes apart would mostly measure the neighbours
+                run_ceiling(opts, seeded.data_dir / "keys", seeded.keys_file,
+                            f"{db}-n{n}", log_dir)
                 for workers in opts.workers:
                     run_service(opts, seeded, workers, log_dir)
                 if db == "postgresql":
                     drop_pg_database(pg_database_name(n))
-        first = seeded_all[0]
-        run_ceiling(opts, first.data_dir / "keys", first.keys_file, "end", log_dir)
         e2e: dict[str, Any] | None = None
         if opts.e2e_rounds:
             from bench.e2e import run_e2e
