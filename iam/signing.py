@@ -269,7 +269,7 @@ class Keyring:
                 raise Unauthenticated("invalid token")
             claims: dict[str, Any] = jwt.decode(
                 token, key.public_key, algorithms=[key.alg], audience=audience, issuer=issuer,  # type: ignore[arg-type]
-                options={"require": ["exp", "iat", "iss", "aud", "sub", "jti"]}, leeway=30,
+                options={"require": ["exp", "nbf", "iat", "iss", "aud", "sub", "jti"]}, leeway=30,
             )
         except jwt.PyJWTError:
             raise Unauthenticated("invalid token") from None
