@@ -213,6 +213,8 @@ FORGERIES: dict[str, Callable[[World, str], str]] = {
     "registry_aud": lambda w, aud: _sign_real(w, _claims(w, SERVICE)),
     "no_exp": lambda w, aud: _sign_real(w, {k: v for k, v in _claims(w, aud).items()
                                             if k != "exp"}),
+    "no_nbf": lambda w, aud: _sign_real(w, {k: v for k, v in _claims(w, aud).items()
+                                            if k != "nbf"}),
     "tampered_payload": _forge_tampered,
     "garbage": lambda w, aud: "not.a.jwt",
 }
