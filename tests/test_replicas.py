@@ -251,6 +251,73 @@ def _admin_events(database_url: str) -> int:
         engine.dispose()
 
 
+def _token_actions(server: Server, apikey: str, scope: str) -> httpx.Response:
+    return httpx.get(f"{server.url}/token", headers=_basic(apikey), timeout=10,
+                     params={"service": SERVICE, "scope": scope})
+
+
+def _robot_with_key(cluster: Cluster, name: str, namespace: str) -> tuple[str, str, str, str]:
+    """A service ID that is Writer on `namespace`: (service id, iam_id, policy id, key)."""
+    url, admin = cluster.replicas[0].url, cluster.admin
+    assert httpx.put(f"{url}/v1/namespaces/{namespace}", headers=admin,
+                     timeout=10).status_code in (200, 201)
+    sid = httpx.post(f"{url}/v1/serviceids", json={"name": name}, headers=admin,
+                     timeout=10).json()
+    policy = httpx.post(f"{url}/v1/policies", headers=admin, timeout=10, json={
+        "subject": {"iam_id": sid["iam_id"]}, "roles": ["Writer"],
+        "resource": {"service": "container-registry", "resource_type": "namespace",
+                     "resource": namespace}}).json()
+    key = httpx.post(f"{url}/v1/apikeys", json={"name": "k", "iam_id": sid["iam_id"]},
+                     headers=admin, timeout=10).json()["apikey"]
+    return sid["id"], sid["iam_id"], policy["id"], key
+
+
+def test_policy_removed_on_one_replica_is_honoured_by_all_at_once(cluster: Cluster) -> None:
+    _, _, policy_id, key = _robot_with_key(cluster, "policy-robot", "revoked-policy")
+    scope = "repository:revoked-policy/app:pull,push"
+    for server in cluster.replicas:
+        r = _token_actions(server, key, scope)
+        assert r.status_code == 200 and _granted(r) == ["pull", "push"], r.text
+    r = httpx.delete(f"{cluster.replicas[1].url}/v1/policies/{policy_id}",
+                     headers=cluster.admin, timeout=10)
+    assert r.status_code == 204, r.text
+    for server in cluster.replicas:  # no cache anywhere: the very next request sees it
+        r = _token_actions(server, key, scope)
+        assert r.status_code == 200 and _granted(r) == [], r.text
+
+
+def test_service_id_deleted_on_one_replica_ends_its_keys_and_tokens_everywhere(
+        cluster: Cluster) -> None:
+    sid, _, _, key = _robot_with_key(cluster, "doomed-robot", "doomed")
+    bearers = [_bearer(server, key) for server in cluster.replicas]
+    r = httpx.delete(f"{cluster.replicas[2].url}/v1/serviceids/{sid}",
+                     headers=cluster.admin, timeout=10)
+    assert r.status_code == 204, r.text
+    for server, bearer in zip(cluster.replicas, bearers, strict=True):
+        r = _token_actions(server, key, "repository:doomed/app:pull")
+        assert r.status_code == 401, r.text
+        r = httpx.get(f"{server.url}/v1/serviceids", headers=bearer, timeout=10)
+        assert r.status_code == 401, r.text
+        assert r.json()["errors"][0]["code"] == "unauthorized"
+
+
+def test_key_disabled_on_one_replica_ends_its_access_tokens_everywhere(
+        cluster: Cluster) -> None:
+    url, admin = cluster.replicas[0].url, cluster.admin
+    robot = httpx.post(f"{url}/v1/serviceids", json={"name": "bearer-robot"}, headers=admin,
+                       timeout=10).json()["iam_id"]
+    key = httpx.post(f"{url}/v1/apikeys", json={"name": "k", "iam_id": robot},
+                     headers=admin, timeout=10).json()
+    bearers = [_bearer(server, key["apikey"]) for server in cluster.replicas]
+    r = httpx.post(f"{cluster.replicas[1].url}/v1/apikeys/{key['id']}/disable", headers=admin,
+                   timeout=10)
+    assert r.status_code == 200, r.text
+    for server, bearer in zip(cluster.replicas, bearers, strict=True):
+        r = httpx.get(f"{server.url}/v1/serviceids", headers=bearer, timeout=10)
+        assert r.status_code == 401, r.text
+        assert r.json()["errors"][0]["code"] == "unauthorized"
+
+
 def test_churn_across_replicas_loses_nothing_and_revokes_within_a_second(
         cluster: Cluster) -> None:
     robot, steady = _setup_robot(cluster)
