@@ -5,17 +5,14 @@
 - any other username: a user and that user's password (argon2, user logins only);
 - the POST refresh grant: a refresh token, which dies with its key or user.
 
-Every failure is the same `Unauthenticated`. A client (address + username) that fails too
-often is locked out for a while and gets that same answer without its credential being
-checked.
+Every failure is the same `Unauthenticated`. Brute-force limits and the audit trail are
+`iam.attempts`, shared with `/identity/token`.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import threading
-import time
 from dataclasses import dataclass, field
 
 from sqlmodel import Session
@@ -71,51 +68,3 @@ def authenticate_refresh(session: Session, *, settings: Settings, keyring: Keyri
     """The principal behind a refresh token, re-checked: its key or user must still be good."""
     claims = access_tokens.verify_refresh(settings, keyring, refresh_token)
     return authn.principal_from_claims(session, claims)
-
-
-class FailureLimiter:
-    """Locks a client out for `lockout_s` after `max_failures` failures within `window_s`."""
-
-    def __init__(self, *, max_failures: int = 20, window_s: float = 60.0,
-                 lockout_s: float = 300.0, max_clients: int = 10_000) -> None:
-        self.max_failures = max_failures
-        self.window_s = window_s
-        self.lockout_s = lockout_s
-        self.max_clients = max_clients
-        self._failures: dict[str, list[float]] = {}
-        self._locked: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def check(self, client: str) -> None:
-        """Raise Unauthenticated while `client` is locked out."""
-        with self._lock:
-            until = self._locked.get(client)
-            if until is None:
-                return
-            if until > time.monotonic():
-                raise Unauthenticated()
-            del self._locked[client]
-
-    def failed(self, client: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            if len(self._failures) >= self.max_clients:
-                self._purge(now)
-            recent = [t for t in self._failures.get(client, []) if now - t < self.window_s]
-            recent.append(now)
-            if len(recent) >= self.max_failures:
-                self._locked[client] = now + self.lockout_s
-                self._failures.pop(client, None)
-            else:
-                self._failures[client] = recent
-
-    def succeeded(self, client: str) -> None:
-        with self._lock:
-            self._failures.pop(client, None)
-
-    def _purge(self, now: float) -> None:
-        self._failures = {c: ts for c, ts in self._failures.items()
-                          if ts and now - ts[-1] < self.window_s}
-        self._locked = {c: u for c, u in self._locked.items() if u > now}
-        while len(self._failures) >= self.max_clients:  # still full: forget the oldest
-            self._failures.pop(next(iter(self._failures)))

@@ -1,7 +1,8 @@
 """The registry token service: resolve the registry, authenticate, grant, sign.
 
 One read session per request (key lookup plus the policy look-ups of the asked namespaces);
-no write on the hot path: key activity goes to the batched recorder.
+no write on the hot path: key activity and the audit trail go to batched recorders, and
+the failure limit is `iam.attempts`, shared with `/identity/token`.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from typing import Any
 from sqlmodel import Session
 
 from iam import access_tokens, registry_auth, registry_token
+from iam.attempts import Client, attempt
 from iam.authn import Principal
 from iam.config import Registry
-from iam.errors import InvalidInput, Unauthenticated
-from iam.registry_auth import BasicCredentials, FailureLimiter
+from iam.errors import InvalidInput
+from iam.registry_auth import APIKEY_USER, BEARER_USER, BasicCredentials
 from iam.registry_grant import HeldActions, access_entries
 from iam.registry_token import RegistryToken
 from iam.runtime import Runtime
@@ -40,7 +42,7 @@ class TokenRequest:
     service: str | None
     scopes: list[Scope]
     offline: bool = False
-    client: str = ""  # the caller's address, for lockouts
+    client: Client = field(default_factory=Client)  # where it comes from, for limits and audit
 
 
 @dataclass(frozen=True)
@@ -62,9 +64,8 @@ def held_actions(session: Session, principal: Principal, region: str) -> HeldAct
 
 
 class TokenService:
-    def __init__(self, runtime: Runtime, limiter: FailureLimiter) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.limiter = limiter
 
     def registry(self, service: str | None) -> Registry:
         settings = self.runtime.settings
@@ -87,35 +88,37 @@ class TokenService:
     def with_basic(self, request: TokenRequest,
                    credentials: BasicCredentials) -> TokenAnswer:
         registry = self.registry(request.service)
-        client = f"{request.client}|{credentials.username}"
         rt = self.runtime
-        return self._grant(request, registry, client, lambda session: (
-            registry_auth.authenticate_basic(session, settings=rt.settings, keyring=rt.keyring,
-                                             secret=rt.secret, credentials=credentials)))
+        secret_like = credentials.username in (APIKEY_USER, BEARER_USER)
+        return self._grant(
+            request, registry, lambda session: registry_auth.authenticate_basic(
+                session, settings=rt.settings, keyring=rt.keyring, secret=rt.secret,
+                credentials=credentials),
+            credential=credentials.password if secret_like else None,
+            username=None if secret_like else credentials.username)
 
     def with_refresh_token(self, request: TokenRequest, refresh_token: str) -> TokenAnswer:
         registry = self.registry(request.service)
         rt = self.runtime
-        answer = self._grant(request, registry, f"{request.client}|refresh", lambda session: (
-            registry_auth.authenticate_refresh(session, settings=rt.settings,
-                                               keyring=rt.keyring, refresh_token=refresh_token)))
+        answer = self._grant(
+            request, registry, lambda session: registry_auth.authenticate_refresh(
+                session, settings=rt.settings, keyring=rt.keyring, refresh_token=refresh_token),
+            credential=refresh_token, username=None)
         return TokenAnswer(answer.token)  # the client keeps the refresh token it has
 
-    def _grant(self, request: TokenRequest, registry: Registry, client: str,
-               authenticate: _Authenticate) -> TokenAnswer:
-        self.limiter.check(client)
-        with self.runtime.read() as session:
-            try:
+    def _grant(self, request: TokenRequest, registry: Registry, authenticate: _Authenticate,
+               *, credential: str | None, username: str | None) -> TokenAnswer:
+        """Authenticate under the failure limit, grant, and sign; audited either way."""
+        scopes = [str(s) for s in request.scopes]
+        with attempt(self.runtime, request.client, action="container-registry.token",
+                     credential=credential, username=username, service=registry.service,
+                     scopes=scopes) as current:
+            with self.runtime.read() as session:
                 principal = authenticate(session)
-            except Unauthenticated:
-                self.limiter.failed(client)
-                raise
-            self.limiter.succeeded(client)
-            access = access_entries(
-                request.scopes, held=held_actions(session, principal, registry.region),
-                operator=principal.iam_id in self.runtime.settings.registry_operators)
-        if principal.apikey_id:
-            self.runtime.activity.record(principal.apikey_id)
+                access = access_entries(
+                    request.scopes, held=held_actions(session, principal, registry.region),
+                    operator=principal.iam_id in self.runtime.settings.registry_operators)
+            current.succeeded(principal)
         refresh = None
         if request.offline:
             refresh = access_tokens.issue_refresh(self.runtime.settings, self.runtime.keyring,

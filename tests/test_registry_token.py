@@ -13,7 +13,7 @@ from cryptography import x509
 from fastapi.testclient import TestClient
 
 from iam.config import Registry, Settings
-from iam.registry_auth import FailureLimiter
+from iam.ratelimit import FailureLimiter, MemoryCounter
 from tests.conftest import Owner, bearer
 
 US, EU = "registry.us", "registry.eu"
@@ -206,11 +206,13 @@ def test_malformed_scope_is_a_bad_request(client: TestClient, owner: Owner) -> N
 
 def test_locked_out_client_is_unauthorized_even_with_a_good_key(client: TestClient,
                                                                 owner: Owner) -> None:
-    client.app.state.registry_limiter = FailureLimiter(max_failures=3)  # type: ignore[attr-defined]
+    client.app.state.runtime.limiter = FailureLimiter(  # type: ignore[attr-defined]
+        MemoryCounter(), max_failures=3, window=60)
     for _ in range(3):
         client.get("/token", params={"service": US}, headers=basic("iamapikey", "x" * 20))
     r = client.get("/token", params={"service": US}, headers=basic("iamapikey", owner.apikey))
     assert (r.status_code, r.json()) == (401, UNAUTHORIZED)
+    assert int(r.headers["retry-after"]) > 0
 
 
 # --- the POST (OAuth2) form ---------------------------------------------------------------

@@ -6,32 +6,21 @@ Errors here speak the registry's JSON format, not the admin API's: docker prints
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import JSONResponse
 
 from iam import scopes
-from iam.api.deps import RuntimeDep
-from iam.errors import InvalidInput, Unauthenticated
-from iam.registry_auth import BasicCredentials, FailureLimiter, parse_basic
+from iam.api.deps import ClientDep, RuntimeDep
+from iam.errors import InvalidInput, RateLimited, Unauthenticated
+from iam.registry_auth import BasicCredentials, parse_basic
 from iam.registry_service import TokenAnswer, TokenRequest, TokenService, UnknownService
 
 router = APIRouter(tags=["registry"])
 
-_limiter_lock = threading.Lock()
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 FormField = Annotated[str | None, Form(max_length=8192)]
-
-
-def _limiter(request: Request) -> FailureLimiter:
-    with _limiter_lock:
-        limiter: FailureLimiter | None = getattr(request.app.state, "registry_limiter", None)
-        if limiter is None:
-            limiter = FailureLimiter()
-            request.app.state.registry_limiter = limiter
-        return limiter
 
 
 def registry_error(status: int, code: str, message: str, headers: dict[str, str] | None = None,
@@ -41,7 +30,7 @@ def registry_error(status: int, code: str, message: str, headers: dict[str, str]
                         status_code=status, headers={**NO_STORE, **(headers or {})})
 
 
-def _unauthorized(runtime_url: str) -> JSONResponse:
+def _unauthorized(runtime_url: str, retry_after: int | None = None) -> JSONResponse:
     """401 for every credential failure, the same body whatever the cause.
 
     docker 28 folds an error whose message is its code's default into the bare code and
@@ -49,8 +38,10 @@ def _unauthorized(runtime_url: str) -> JSONResponse:
     required`. The body stays exactly the protocol's: no `detail`.
     """
     realm = f"{runtime_url.rstrip('/')}/token"
-    return registry_error(401, "UNAUTHORIZED", "authentication required",
-                          {"WWW-Authenticate": f'Basic realm="{realm}",charset="UTF-8"'})
+    headers = {"WWW-Authenticate": f'Basic realm="{realm}",charset="UTF-8"'}
+    if retry_after is not None:  # a locked-out client: the same 401, and when to retry
+        headers["Retry-After"] = str(retry_after)
+    return registry_error(401, "UNAUTHORIZED", "authentication required", headers)
 
 
 def _answer(answer: TokenAnswer) -> JSONResponse:
@@ -63,14 +54,10 @@ def _answer(answer: TokenAnswer) -> JSONResponse:
     return JSONResponse(body, headers=NO_STORE)
 
 
-def _client(request: Request) -> str:
-    return request.client.host if request.client else ""
-
-
 @router.get("/token", responses={400: {"description": "unknown service or bad scope"},
                                  401: {"description": "bad credentials"}})
 def read_registry_token(
-    request: Request, runtime: RuntimeDep,
+    request: Request, runtime: RuntimeDep, client: ClientDep,
     service: Annotated[str | None, Query(max_length=256)] = None,
     scope: Annotated[list[str] | None, Query(max_length=4096)] = None,
     offline_token: Annotated[str | None, Query(max_length=8)] = None,
@@ -78,17 +65,19 @@ def read_registry_token(
     client_id: Annotated[str | None, Query(max_length=256)] = None,
 ) -> JSONResponse:
     """Docker token: HTTP Basic (`iamapikey`, `iambearer` or user), no scope for a login."""
-    tokens = TokenService(runtime, _limiter(request))
+    tokens = TokenService(runtime)
     try:
         asked = TokenRequest(service=service, scopes=scopes.parse_scopes(scope or []),
                              offline=(offline_token or "").lower() in ("true", "1"),
-                             client=_client(request))
+                             client=client)
         credentials = parse_basic(request.headers.get("authorization"))
         if credentials is None:
             return _answer(tokens.anonymous(asked))
         return _answer(tokens.with_basic(asked, credentials))
     except Unauthenticated:
         return _unauthorized(runtime.settings.public_url)
+    except RateLimited as exc:
+        return _unauthorized(runtime.settings.public_url, exc.retry_after)
     except UnknownService as exc:
         return registry_error(400, "UNSUPPORTED", exc.message)
     except InvalidInput as exc:
@@ -98,16 +87,16 @@ def read_registry_token(
 @router.post("/token", responses={400: {"description": "unknown service, grant or scope"},
                                   401: {"description": "bad credentials"}})
 def create_registry_token(
-    request: Request, runtime: RuntimeDep, grant_type: FormField = None,
+    runtime: RuntimeDep, client: ClientDep, grant_type: FormField = None,
     service: FormField = None, scope: Annotated[list[str] | None, Form()] = None,
     username: FormField = None, password: FormField = None, refresh_token: FormField = None,
     client_id: FormField = None, access_type: FormField = None,
 ) -> JSONResponse:
     """OAuth2 form: `grant_type=password` (with `access_type=offline`) or `refresh_token`."""
-    tokens = TokenService(runtime, _limiter(request))
+    tokens = TokenService(runtime)
     try:
         asked = TokenRequest(service=service, scopes=scopes.parse_scopes(scope or []),
-                             offline=access_type == "offline", client=_client(request))
+                             offline=access_type == "offline", client=client)
         if grant_type == "refresh_token" and refresh_token:
             return _answer(tokens.with_refresh_token(asked, refresh_token))
         if grant_type == "password" and username and password:
@@ -122,6 +111,8 @@ def create_registry_token(
                               "use password or refresh_token")
     except Unauthenticated:
         return _unauthorized(runtime.settings.public_url)
+    except RateLimited as exc:
+        return _unauthorized(runtime.settings.public_url, exc.retry_after)
     except UnknownService as exc:
         return registry_error(400, "UNSUPPORTED", exc.message)
     except InvalidInput as exc:
