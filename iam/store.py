@@ -17,6 +17,8 @@ M = TypeVar("M", bound=SQLModel)
 def get_in_account(session: Session, model: type[M], key: str, *, account_id: str,
                    kind: str, key_column: str = "id") -> M:
     """The entity, or NotFound when absent *or in another account* (never say which)."""
+    if "\x00" in key:  # cannot exist, and PostgreSQL refuses to search for it
+        raise NotFound(f"{kind} {key} not found", target=kind)
     column = getattr(model, key_column)
     row = session.exec(
         select(model).where(column == key, model.account_id == account_id)  # type: ignore[attr-defined]

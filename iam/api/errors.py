@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -111,8 +111,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
-        exc.status_code, "http_error")
+    code = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed",
+            413: "payload_too_large"}.get(exc.status_code, "http_error")
     return problem(exc.status_code, code, str(exc.detail),
                    headers=dict(exc.headers) if exc.headers else None)
 
@@ -121,6 +121,13 @@ async def _database_down(request: Request, exc: Exception) -> JSONResponse:
     log.warning("database unavailable: %s", type(exc).__name__)
     return problem(503, "service_unavailable", "the database is unavailable; retry shortly",
                    headers={"Retry-After": "1"})
+
+
+async def _unstorable(request: Request, exc: Exception) -> JSONResponse:
+    # e.g. a NUL character in a query value: PostgreSQL refuses it. The request is at fault,
+    # not the database, so this is no 503.
+    log.info("database refused a value: %s", type(exc).__name__)
+    return problem(400, "invalid_input", "a value in the request cannot be stored or searched")
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -135,5 +142,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(OperationalError, _database_down)
     app.add_exception_handler(PoolTimeout, _database_down)
+    app.add_exception_handler(DataError, _unstorable)
     app.add_exception_handler(DBAPIError, _database_down)
     app.add_exception_handler(Exception, _unexpected)

@@ -19,10 +19,6 @@ _DOCS_CSP = (b"content-security-policy",
              b" script-src 'self' 'unsafe-inline' cdn.jsdelivr.net")
 
 
-class _TooLarge(Exception):
-    pass
-
-
 def _too_large_body(limit: int) -> bytes:
     return json.dumps({"errors": [{"code": "payload_too_large",
                                    "message": f"request body exceeds {limit} bytes"}],
@@ -45,23 +41,34 @@ class LimitsAndHeaders:
                                                or int(value) > self.max_body):
                 await self._refuse(send)
                 return
+        # Read the whole body first (it is small): a chunked body over the limit gets its
+        # 413 before any route runs, instead of failing inside FastAPI's body parsing.
+        chunks: list[bytes] = []
         received = 0
-        started = False
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            received += len(chunks[-1])
+            if received > self.max_body:
+                await self._refuse(send)
+                return
+            if not message.get("more_body", False):
+                break
+        body: bytes | None = b"".join(chunks)
         docs = scope.get("path", "") in ("/docs", "/redoc")
 
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body:
-                    raise _TooLarge
-            return message
+        async def replay_receive() -> Message:
+            nonlocal body
+            if body is not None:
+                message = {"type": "http.request", "body": body, "more_body": False}
+                body = None
+                return message
+            return await receive()
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal started
             if message["type"] == "http.response.start":
-                started = True
                 headers = [h for h in message.get("headers", [])
                            if h[0].lower() not in {k for k, _ in SECURITY_HEADERS}
                            or h[0].lower() == b"cache-control"]
@@ -74,11 +81,7 @@ class LimitsAndHeaders:
                 message = {**message, "headers": headers}
             await send(message)
 
-        try:
-            await self.app(scope, limited_receive, send_with_headers)
-        except _TooLarge:
-            if not started:
-                await self._refuse(send)
+        await self.app(scope, replay_receive, send_with_headers)
 
     async def _refuse(self, send: Send) -> None:
         body = _too_large_body(self.max_body)
