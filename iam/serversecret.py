@@ -7,7 +7,7 @@ from pathlib import Path
 
 from iam.config import Settings
 from iam.errors import ConfigurationError
-from iam.signing import check_private_file, write_private_file
+from iam.files import check_private_file, write_private_file
 
 FILE_NAME = "hmac.secret"
 

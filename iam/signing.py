@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import os
-import stat
 import threading
 import time
 from dataclasses import dataclass
@@ -29,11 +28,12 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, Pub
 from cryptography.x509.oid import NameOID
 
 from iam.errors import ConfigurationError, Unauthenticated
+from iam.files import check_private_file, write_private_file
 
 log = logging.getLogger("iam.signing")
 
 ALGORITHMS = ("ES256", "RS256")
-RELOAD_INTERVAL_S = 5.0
+RELOAD_INTERVAL_S = 1.0  # a stat() of the key directory; rotation is seen within 1 s
 
 
 def libtrust_kid(public_key: PublicKeyTypes) -> str:
@@ -43,33 +43,6 @@ def libtrust_kid(public_key: PublicKeyTypes) -> str:
     )
     encoded = base64.b32encode(hashlib.sha256(der).digest()[:30]).decode().rstrip("=")
     return ":".join(encoded[i : i + 4] for i in range(0, 48, 4))
-
-
-def check_private_file(path: Path) -> None:
-    """Refuse a secret file that others can read: it must be mode 0600 (or stricter)."""
-    try:
-        mode = path.stat().st_mode
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read {path}: {exc.strerror}") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigurationError(
-            f"{path} is readable by group or others (mode {stat.S_IMODE(mode):o}); "
-            f"run: chmod 600 {path}"
-        )
-
-
-def write_private_file(path: Path, data: bytes) -> None:
-    """Create a file readable by its owner only, atomically, never widening permissions."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
 
 
 def _write_public_file(path: Path, data: bytes) -> None:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, NoReturn
 import httpx
 import typer
 
-from iam.signing import write_private_file
+from iam.files import write_private_file
 
 APIKEY_GRANT = "urn:ibm:params:oauth:grant-type:apikey"
 DEFAULT_ENDPOINT = "http://127.0.0.1:8080"
@@ -101,10 +101,11 @@ class Api:
              headers: dict[str, str] | None = None) -> httpx.Response:
         all_headers = {"Authorization": f"Bearer {self._token()}", **(headers or {})}
         try:
+            # No `params` at all when there are none: httpx replaces a query string already
+            # in `path` (e.g. `?region=...`) with an empty `params` mapping.
+            query = {k: v for k, v in (params or {}).items() if v is not None} or None
             response = httpx.request(method, f"{self.endpoint}{path}", json=json_body,
-                                     params={k: v for k, v in (params or {}).items()
-                                             if v is not None},
-                                     headers=all_headers, timeout=30)
+                                     params=query, headers=all_headers, timeout=30)
         except httpx.HTTPError as exc:
             fail(f"cannot reach {self.endpoint}: {exc}")
         if response.status_code >= 400:

@@ -6,21 +6,24 @@ Like `init` and `serve`, they read and write the data directory directly (no ser
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from iam import keyrotation
 from iam.cli.app import app, keys_app
 from iam.cli.client import Format, OutputOpt, emit, fail
-from iam.config import Settings, load_settings
 from iam.errors import IamError
-from iam.registry_config import write_registry_config
+
+if TYPE_CHECKING:  # imported lazily below: they pull in crypto and the database layer
+    from iam import keyrotation
+    from iam.config import Settings
 
 DEFAULT_ACTIVATE_AFTER = 600
 
 
 def _settings() -> Settings:
+    from iam.config import load_settings
+
     try:
         return load_settings()
     except IamError as exc:
@@ -42,6 +45,8 @@ def _row(status: keyrotation.KeyStatus) -> dict[str, Any]:
 @keys_app.command("list")
 def list_keys(output: OutputOpt = Format.table) -> None:
     """Every published signing key: pending, active (signing now) or retired."""
+    from iam import keyrotation
+
     settings = _settings()
     try:
         rows = [_row(s) for s in keyrotation.statuses(settings)]
@@ -58,6 +63,8 @@ def rotate_keys(
     output: OutputOpt = Format.table,
 ) -> None:
     """Create a new key (published now, signing later) and prune expired retired keys."""
+    from iam import keyrotation
+
     settings = _settings()
     try:
         key = keyrotation.rotate(settings, activate_after=activate_after)
@@ -86,6 +93,8 @@ def registry_config(
     out: Annotated[Path, typer.Option(help="Directory for the certificate bundle")] = Path("."),
 ) -> None:
     """Write the certificate bundle and print the `auth.token` section of config.yml."""
+    from iam.registry_config import write_registry_config
+
     settings = _settings()
     try:
         config = write_registry_config(

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from iam import accounts
 from iam.cli.app import app
 from iam.cli.client import Format, OutputOpt, emit, fail
-from iam.config import Settings, load_settings
-from iam.db import make_engine, migrate, write_session
 from iam.errors import ConfigurationError, IamError
-from iam.runtime import Runtime
-from iam.signing import write_private_file
+from iam.files import write_private_file
+
+if TYPE_CHECKING:
+    from iam.config import Settings
+
+# The database, migration and crypto modules are imported inside the commands that use them:
+# every other command only talks HTTP, and should start in a fraction of a second.
 
 
 def _settings() -> Settings:
+    from iam.config import load_settings
+
     try:
         return load_settings()
     except ConfigurationError as exc:
@@ -33,6 +37,8 @@ def init(
     output: OutputOpt = Format.table,
 ) -> None:
     """Create the data directory, schema, secrets, signing key and first account (idempotent)."""
+    from iam import accounts
+
     settings = _settings()
     try:
         result = accounts.initialize(settings, account_name=account_name)
@@ -73,6 +79,9 @@ def serve(
     """Run the service (migrates the database to the latest schema first)."""
     import uvicorn
 
+    from iam.db import migrate
+    from iam.runtime import Runtime
+
     settings = _settings()
     try:
         migrate(settings.db_url)
@@ -87,6 +96,10 @@ def serve(
 
 
 def create_account_locally(name: str) -> dict[str, str]:
+    from iam import accounts
+    from iam.db import make_engine, write_session
+    from iam.runtime import Runtime
+
     settings = _settings()
     try:
         runtime = Runtime.start(settings)
