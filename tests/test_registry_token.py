@@ -17,7 +17,8 @@ from iam.ratelimit import FailureLimiter, MemoryCounter
 from tests.conftest import Owner, bearer
 
 US, EU = "registry.us", "registry.eu"
-UNAUTHORIZED = {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}
+UNAUTHORIZED = {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required",
+                            "detail": []}]}
 
 
 @pytest.fixture

@@ -33,15 +33,15 @@ def registry_error(status: int, code: str, message: str, headers: dict[str, str]
 def _unauthorized(runtime_url: str, retry_after: int | None = None) -> JSONResponse:
     """401 for every credential failure, the same body whatever the cause.
 
-    docker 28 folds an error whose message is its code's default into the bare code and
-    prints `unauthorized`; with any `detail` it would print `unauthorized: authentication
-    required`. The body stays exactly the protocol's: no `detail`.
+    docker 28 folds an error without `detail` whose message is its code's default into the
+    bare code and prints only `unauthorized`; with a `detail` (empty here: it says nothing of
+    the cause) it prints the seed's `unauthorized: authentication required`.
     """
     realm = f"{runtime_url.rstrip('/')}/token"
     headers = {"WWW-Authenticate": f'Basic realm="{realm}",charset="UTF-8"'}
     if retry_after is not None:  # a locked-out client: the same 401, and when to retry
         headers["Retry-After"] = str(retry_after)
-    return registry_error(401, "UNAUTHORIZED", "authentication required", headers)
+    return registry_error(401, "UNAUTHORIZED", "authentication required", headers, detail=[])
 
 
 def _answer(answer: TokenAnswer) -> JSONResponse:
