@@ -28,18 +28,18 @@ def main(argv: list[str]) -> None:
         os.environ["IAM_DATABASE_URL"] = argv[1]
     from iam import authn, registry_token, scopes
     from iam.config import load_settings
-    from iam.registry_auth import BasicCredentials, FailureLimiter
+    from iam.registry_auth import BasicCredentials
     from iam.registry_service import TokenRequest, TokenService, held_actions
     from iam.runtime import Runtime
 
     rt = Runtime.start(load_settings())
     with open(f"{data_dir}/keys.txt") as lines:
         keys = [line.split() for line in lines if line.strip()]
-    service = TokenService(rt, FailureLimiter())
+    service = TokenService(rt)
 
     def whole(i: int) -> object:
         key, ns = keys[i % len(keys)]
-        asked = TokenRequest(service="registry.local", client="bench",
+        asked = TokenRequest(service="registry.local",
                              scopes=scopes.parse_scopes([f"repository:{ns}/app:pull,push"]))
         return service.with_basic(asked, BasicCredentials("iamapikey", key))
 
