@@ -101,6 +101,8 @@ def _find_user(session: Session, username: str, account_id: str | None) -> User 
     """`name`, or `name@account_id` when the same name exists in several accounts."""
     if account_id is None and "@" in username:
         username, _, account_id = username.rpartition("@")
+    if "\x00" in username or (account_id is not None and "\x00" in account_id):
+        return None  # no such name; PostgreSQL would refuse even to search for it
     query = select(User).where(User.name == username)
     if account_id is not None:
         query = query.where(User.account_id == account_id)

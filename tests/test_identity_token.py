@@ -379,3 +379,27 @@ def test_admin_call_after_key_deleted_is_401(client: TestClient, admin: dict[str
     access = exchange(client, key["apikey"]).json()["access_token"]
     assert client.delete(f"/v1/apikeys/{key['id']}", headers=admin).status_code == 204
     assert unauthorized_errors(call(client, access)) == reference_401
+
+
+def test_apikey_grant_with_overlong_key_is_invalid_request(client: TestClient) -> None:
+    """Errors of the token endpoint keep RFC 6749's shape, even for a 5000-character field."""
+    r = exchange(client, "x" * 5000)
+    assert r.status_code == 400
+    assert r.json()["error"] == "invalid_request"
+
+
+def test_password_grant_with_nul_in_username_is_invalid_grant(client: TestClient,
+                                                              admin: dict[str, str]) -> None:
+    new_user(client, admin)
+    r = token(client, grant_type="password", username="ali\x00ce", password=PASSWORD)
+    assert r.status_code == 400
+    assert r.json() == INVALID_GRANT
+
+
+def test_password_grant_with_nul_in_account_is_invalid_grant(client: TestClient,
+                                                             admin: dict[str, str]) -> None:
+    new_user(client, admin)
+    r = token(client, grant_type="password", username="alice", password=PASSWORD,
+              account="\x00")
+    assert r.status_code == 400
+    assert r.json() == INVALID_GRANT
