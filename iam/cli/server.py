@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -92,7 +93,17 @@ def serve(
                f"(database {settings.db_url.split('://')[0]}, {workers} worker(s))", err=True)
     uvicorn.run("iam.api.app:create_app", factory=True, host=host, port=port, workers=workers,
                 access_log=access_log, log_level=settings.log_level, timeout_graceful_shutdown=20,
-                server_header=False)
+                server_header=False, log_config=_log_config(settings.log_level))
+
+
+def _log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging, plus our `iam.*` loggers (audit lines, warnings) on its handler."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["iam"] = {"handlers": ["default"], "level": level.upper(),
+                                "propagate": False}
+    return config
 
 
 def create_account_locally(name: str) -> dict[str, str]:
