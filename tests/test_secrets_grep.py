@@ -200,6 +200,7 @@ def test_secrets_absent_from_postgresql_logs_and_redis(
     srv.stop()  # flush the audit trail, then read every log line
     logs = srv.logs()
     assert "/identity/token" in logs  # the access log is on
+    assert '"audit"' in logs  # and the audit trail's JSON lines
     places = {"database": dump, "logs": logs, "redis": redis_text}
     leaks = [f"{name} in {place}" for name, value in secrets.items()
              for place, content in places.items() if value in content]
