@@ -17,7 +17,7 @@ from iam.apikey_store import create_api_key
 from iam.config import Settings
 from iam.db import make_engine, migrate, write_session
 from iam.models import Account, ServiceId, utcnow
-from iam.validation import clean_name
+from iam.validation import MAX_NAME, clean_name
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def create_account(session: Session, *, secret: bytes, name: str,
     session.add(account)
     session.flush()
     owner = serviceids.create_service_id(
-        session, account_id=account.id, name=f"{account.name} owner",
+        session, account_id=account.id, name=f"{account.name[:MAX_NAME - 6]} owner",
         description="Owner of the account; holds every action in it.",
     )
     account.owner_iam_id = owner.iam_id

@@ -205,3 +205,15 @@ def test_change_foreign_user_password_is_404(client: TestClient, account_a: dict
     login = client.post("/identity/token", data={"grant_type": "password",
                                                  "username": "a-user", "password": PASSWORD})
     assert login.status_code == 200
+
+
+def test_create_account_with_longest_name_is_201(client: TestClient,
+                                                 admin: dict[str, str]) -> None:
+    """A 256-character account name is valid, though its owner's name adds " owner"."""
+    r = client.post("/v1/accounts", json={"name": "a" * 256}, headers=admin)
+    assert r.status_code == 201, r.text
+    assert r.json()["name"] == "a" * 256
+    owner = bearer(client, r.json()["apikey"])
+    listed = client.get("/v1/serviceids", headers=owner).json()["data"]
+    assert len(listed[0]["name"]) <= 256
+    assert listed[0]["name"].endswith(" owner")
