@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -319,7 +319,7 @@ def test_key_disabled_on_one_replica_ends_its_access_tokens_everywhere(
 
 
 def test_churn_across_replicas_loses_nothing_and_revokes_within_a_second(
-        cluster: Cluster) -> None:
+        cluster: Cluster, record_property: Callable[[str, object], None]) -> None:
     robot, steady = _setup_robot(cluster)
     tally = Tally()
     stop = time.monotonic() + CHURN_SECONDS
@@ -334,6 +334,9 @@ def test_churn_across_replicas_loses_nothing_and_revokes_within_a_second(
     for replica in cluster.replicas:  # a clean shutdown flushes every queued audit event
         replica.stop()
 
+    for name in ("keys_created", "revoked", "mutations", "worst_revocation"):
+        record_property(name, getattr(tally, name))
+    record_property("statuses", dict(tally.statuses))
     assert tally.problems == []
     assert not [s for s in tally.statuses if s >= 500], tally.statuses
     assert tally.keys_created >= 10 and tally.revoked == tally.keys_created, vars(tally)
