@@ -24,11 +24,16 @@ def _checked_password(password: str) -> str:
     return passwords.hash_password(password)
 
 
-def create_user(session: Session, *, account_id: str, name: str, password: str) -> User:
+def _checked_name(name: str) -> str:
     name = clean_name(name)
     if "@" in name:
         raise InvalidInput("name must not contain '@' (it separates name and account at login)",
                            target="name")
+    return name
+
+
+def create_user(session: Session, *, account_id: str, name: str, password: str) -> User:
+    name = _checked_name(name)
     now = utcnow()
     row = User(
         iam_id=f"iam-User-{uuid.uuid4()}", account_id=account_id, name=name,
@@ -65,7 +70,7 @@ def update_user(session: Session, *, account_id: str, iam_id: str, if_match: str
     row = get_user(session, account_id=account_id, iam_id=iam_id)
     values: dict[str, str] = {}
     if name is not None:
-        values["name"] = clean_name(name)
+        values["name"] = _checked_name(name)
     try:
         with session.begin_nested():
             guarded_update(session, row, if_match=if_match, kind=KIND, values=values,

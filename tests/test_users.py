@@ -210,3 +210,15 @@ def test_read_user_unknown_is_404(client: TestClient, admin: dict[str, str]) -> 
     r = client.get("/v1/users/iam-User-00000000-0000-0000-0000-000000000000", headers=admin)
     assert r.status_code == 404
     assert r.json()["errors"][0]["code"] == "not_found"
+
+
+def test_update_user_with_at_sign_in_name_is_400(client: TestClient,
+                                                 admin: dict[str, str]) -> None:
+    """The '@' rule of creation holds for a rename too (it would break `name@account`)."""
+    bob = create_user(client, admin, name="bob").json()
+    r = client.put(f"/v1/users/{bob['iam_id']}", json={"name": "bob@example.com"},
+                   headers={**admin, "If-Match": bob["entity_tag"]})
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["code"] == "invalid_input"
+    assert r.json()["errors"][0]["target"] == "name"
+    assert user_names(client, admin) == ["bob"]
