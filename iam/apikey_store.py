@@ -5,13 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from iam import apikeys
 from iam.errors import InvalidInput, LockedEntity
 from iam.models import ApiKey, new_tag, utcnow
-from iam.store import get_in_account, guarded_update
+from iam.store import get_in_account, guarded_update, page
 from iam.validation import clean_description, clean_name
 
 KIND = "API key"
@@ -49,11 +48,7 @@ def list_api_keys(session: Session, *, account_id: str, iam_id: str | None, limi
     query = select(ApiKey).where(ApiKey.account_id == account_id)
     if iam_id is not None:
         query = query.where(ApiKey.iam_id == iam_id)
-    count = session.exec(select(func.count()).select_from(query.subquery())).one()
-    if start:
-        query = query.where(ApiKey.id > start)
-    rows = session.exec(query.order_by(ApiKey.id).limit(limit)).all()
-    return list(rows), int(count)
+    return page(session, query, key=col(ApiKey.id), limit=limit, start=start)
 
 
 def update_api_key(session: Session, *, account_id: str, apikey_id: str, if_match: str | None,

@@ -6,13 +6,13 @@ circular; adding the same member twice is a Conflict.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from iam.errors import Conflict, InvalidInput, NotFound
 from iam.models import AccessGroup, GroupMember, Policy, ServiceId, User, new_id, new_tag, utcnow
-from iam.store import get_in_account, guarded_update
+from iam.store import get_in_account, guarded_update, page
 from iam.validation import clean_description, clean_name
 
 KIND = "access group"
@@ -41,11 +41,7 @@ def get_group(session: Session, *, account_id: str, group_id: str) -> AccessGrou
 def list_groups(session: Session, *, account_id: str, limit: int,
                 start: str | None) -> tuple[list[AccessGroup], int]:
     query = select(AccessGroup).where(AccessGroup.account_id == account_id)
-    count = session.exec(select(func.count()).select_from(query.subquery())).one()
-    if start:
-        query = query.where(AccessGroup.id > start)
-    rows = session.exec(query.order_by(AccessGroup.id).limit(limit)).all()
-    return list(rows), int(count)
+    return page(session, query, key=col(AccessGroup.id), limit=limit, start=start)
 
 
 def update_group(session: Session, *, account_id: str, group_id: str, if_match: str | None,

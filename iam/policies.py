@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from iam import authz, namespaces
@@ -19,7 +18,7 @@ from iam.errors import Conflict, InvalidInput, NotFound
 from iam.groups import get_group, identity_exists
 from iam.models import Policy, new_id, new_tag, utcnow
 from iam.roles import RoleCatalog
-from iam.store import get_in_account, guarded_update
+from iam.store import get_in_account, guarded_update, page
 
 KIND = "policy"
 _REPOSITORY_GLOB = re.compile(r"[a-z0-9*?][a-z0-9._/*?-]{0,255}", re.ASCII)
@@ -168,11 +167,7 @@ def list_policies(session: Session, *, account_id: str, iam_id: str | None = Non
         query = query.where(Policy.subject_group_id == group_id)
     if service is not None:
         query = query.where(Policy.service == service)
-    count = session.exec(select(func.count()).select_from(query.subquery())).one()
-    if start:
-        query = query.where(Policy.id > start)
-    rows = session.exec(query.order_by(col(Policy.id)).limit(limit)).all()
-    return list(rows), int(count)
+    return page(session, query, key=col(Policy.id), limit=limit, start=start)
 
 
 def update_policy(session: Session, *, account_id: str, policy_id: str, if_match: str | None,

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import delete, func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from iam.errors import Conflict, LockedEntity
-from iam.models import Account, ApiKey, GroupMember, Policy, ServiceId, new_tag, utcnow
-from iam.store import get_in_account, guarded_update
+from iam.models import Account, ServiceId, new_tag, utcnow
+from iam.store import delete_identity_dependents, get_in_account, guarded_update, page
 from iam.validation import clean_description, clean_name
 
 KIND = "service ID"
@@ -41,11 +40,7 @@ def list_service_ids(session: Session, *, account_id: str, limit: int, start: st
     query = select(ServiceId).where(ServiceId.account_id == account_id)
     if name is not None:
         query = query.where(ServiceId.name == name)
-    count = session.exec(select(func.count()).select_from(query.subquery())).one()
-    if start:
-        query = query.where(ServiceId.id > start)
-    rows = session.exec(query.order_by(ServiceId.id).limit(limit)).all()
-    return list(rows), int(count)
+    return page(session, query, key=col(ServiceId.id), limit=limit, start=start)
 
 
 def update_service_id(session: Session, *, account_id: str, service_id: str,
@@ -80,9 +75,7 @@ def delete_service_id(session: Session, *, account_id: str, service_id: str) -> 
     account = session.get(Account, account_id)
     if account is not None and account.owner_iam_id == row.iam_id:
         raise Conflict("the account owner's service ID cannot be deleted", target=KIND)
-    for model in (ApiKey, GroupMember):
-        session.execute(delete(model).where(model.iam_id == row.iam_id))  # type: ignore[arg-type]
-    session.execute(delete(Policy).where(Policy.subject_iam_id == row.iam_id))  # type: ignore[arg-type]
+    delete_identity_dependents(session, row.iam_id)
     session.delete(row)
     session.flush()
     return row

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import update
+from sqlalchemy import delete, func, update
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, SQLModel, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from iam.errors import LockedEntity, NotFound, PreconditionFailed, PreconditionRequired
-from iam.models import new_tag, utcnow
+from iam.models import ApiKey, GroupMember, Policy, new_tag, utcnow
 
 M = TypeVar("M", bound=SQLModel)
 
@@ -50,3 +51,20 @@ def guarded_update(session: Session, row: SQLModel, *, if_match: str | None, kin
                                  "retry with its new entity_tag")
     for field, value in values.items():
         set_committed_value(row, field, value)
+
+
+def page(session: Session, query: SelectOfScalar[M], *, key: Any, limit: int,
+         start: str | None) -> tuple[list[M], int]:
+    """One page of `query` in `key` order after the cursor `start`, and the total count."""
+    count = session.exec(select(func.count()).select_from(query.subquery())).one()
+    if start:
+        query = query.where(key > start)
+    rows = session.exec(query.order_by(key).limit(limit)).all()
+    return list(rows), int(count)
+
+
+def delete_identity_dependents(session: Session, iam_id: str) -> None:
+    """An identity's API keys, group memberships and policies die with it."""
+    session.execute(delete(ApiKey).where(col(ApiKey.iam_id) == iam_id))
+    session.execute(delete(GroupMember).where(col(GroupMember.iam_id) == iam_id))
+    session.execute(delete(Policy).where(col(Policy.subject_iam_id) == iam_id))

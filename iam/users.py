@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import delete, func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from iam import passwords
 from iam.errors import Conflict, InvalidInput, LockedEntity
-from iam.models import ApiKey, GroupMember, Policy, User, new_tag, utcnow
-from iam.store import get_in_account, guarded_update
+from iam.models import User, new_tag, utcnow
+from iam.store import delete_identity_dependents, get_in_account, guarded_update, page
 from iam.validation import clean_name
 
 KIND = "user"
@@ -58,11 +57,7 @@ def get_user(session: Session, *, account_id: str, iam_id: str) -> User:
 def list_users(session: Session, *, account_id: str, limit: int,
                start: str | None) -> tuple[list[User], int]:
     query = select(User).where(User.account_id == account_id)
-    count = session.exec(select(func.count()).select_from(query.subquery())).one()
-    if start:
-        query = query.where(User.iam_id > start)
-    rows = session.exec(query.order_by(User.iam_id).limit(limit)).all()
-    return list(rows), int(count)
+    return page(session, query, key=col(User.iam_id), limit=limit, start=start)
 
 
 def update_user(session: Session, *, account_id: str, iam_id: str, if_match: str | None,
@@ -98,9 +93,7 @@ def delete_user(session: Session, *, account_id: str, iam_id: str) -> User:
     row = get_user(session, account_id=account_id, iam_id=iam_id)
     if row.locked:
         raise LockedEntity("user is locked; unlock it before deleting it", target=KIND)
-    for model in (ApiKey, GroupMember):
-        session.execute(delete(model).where(model.iam_id == row.iam_id))  # type: ignore[arg-type]
-    session.execute(delete(Policy).where(Policy.subject_iam_id == row.iam_id))  # type: ignore[arg-type]
+    delete_identity_dependents(session, row.iam_id)
     session.delete(row)
     session.flush()
     return row
