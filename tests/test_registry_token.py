@@ -205,14 +205,15 @@ def test_malformed_scope_is_a_bad_request(client: TestClient, owner: Owner) -> N
     assert r.json()["errors"][0]["code"] == "INVALID_REQUEST"
 
 
-def test_locked_out_client_is_unauthorized_even_with_a_good_key(client: TestClient,
-                                                                owner: Owner) -> None:
+def test_locked_out_client_is_throttled_even_with_a_good_key(client: TestClient,
+                                                             owner: Owner) -> None:
     client.app.state.runtime.limiter = FailureLimiter(  # type: ignore[attr-defined]
         MemoryCounter(), max_failures=3, window=60)
     for _ in range(3):
         client.get("/token", params={"service": US}, headers=basic("iamapikey", "x" * 20))
     r = client.get("/token", params={"service": US}, headers=basic("iamapikey", owner.apikey))
-    assert (r.status_code, r.json()) == (401, UNAUTHORIZED)
+    assert r.status_code == 429
+    assert r.json()["errors"][0]["code"] == "TOOMANYREQUESTS"
     assert int(r.headers["retry-after"]) > 0
 
 

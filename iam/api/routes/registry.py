@@ -6,6 +6,7 @@ Errors here speak the registry's JSON format, not the admin API's: docker prints
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
@@ -30,7 +31,7 @@ def registry_error(status: int, code: str, message: str, headers: dict[str, str]
                         status_code=status, headers={**NO_STORE, **(headers or {})})
 
 
-def _unauthorized(runtime_url: str, retry_after: int | None = None) -> JSONResponse:
+def _unauthorized(runtime_url: str) -> JSONResponse:
     """401 for every credential failure, the same body whatever the cause.
 
     docker 28 folds an error without `detail` whose message is its code's default into the
@@ -39,8 +40,6 @@ def _unauthorized(runtime_url: str, retry_after: int | None = None) -> JSONRespo
     """
     realm = f"{runtime_url.rstrip('/')}/token"
     headers = {"WWW-Authenticate": f'Basic realm="{realm}",charset="UTF-8"'}
-    if retry_after is not None:  # a locked-out client: the same 401, and when to retry
-        headers["Retry-After"] = str(retry_after)
     return registry_error(401, "UNAUTHORIZED", "authentication required", headers, detail=[])
 
 
@@ -54,6 +53,21 @@ def _answer(answer: TokenAnswer) -> JSONResponse:
     return JSONResponse(body, headers=NO_STORE)
 
 
+def _in_registry_format(public_url: str, answer: Callable[[], JSONResponse]) -> JSONResponse:
+    """Run `answer`, turning domain errors into the registry's error answers."""
+    try:
+        return answer()
+    except Unauthenticated:
+        return _unauthorized(public_url)
+    except RateLimited as exc:
+        return registry_error(429, "TOOMANYREQUESTS", exc.message,
+                              {"Retry-After": str(exc.retry_after)})
+    except UnknownService as exc:
+        return registry_error(400, "UNSUPPORTED", exc.message)
+    except InvalidInput as exc:
+        return registry_error(400, "INVALID_REQUEST", exc.message)
+
+
 @router.get("/token", responses={400: {"description": "unknown service or bad scope"},
                                  401: {"description": "bad credentials"}})
 def read_registry_token(
@@ -65,8 +79,8 @@ def read_registry_token(
     client_id: Annotated[str | None, Query(max_length=256)] = None,
 ) -> JSONResponse:
     """Docker token: HTTP Basic (`iamapikey`, `iambearer` or user), no scope for a login."""
-    tokens = TokenService(runtime)
-    try:
+    def answer() -> JSONResponse:
+        tokens = TokenService(runtime)
         asked = TokenRequest(service=service, scopes=scopes.parse_scopes(scope or []),
                              offline=(offline_token or "").lower() in ("true", "1"),
                              client=client)
@@ -74,14 +88,8 @@ def read_registry_token(
         if credentials is None:
             return _answer(tokens.anonymous(asked))
         return _answer(tokens.with_basic(asked, credentials))
-    except Unauthenticated:
-        return _unauthorized(runtime.settings.public_url)
-    except RateLimited as exc:
-        return _unauthorized(runtime.settings.public_url, exc.retry_after)
-    except UnknownService as exc:
-        return registry_error(400, "UNSUPPORTED", exc.message)
-    except InvalidInput as exc:
-        return registry_error(400, "INVALID_REQUEST", exc.message)
+
+    return _in_registry_format(runtime.settings.public_url, answer)
 
 
 @router.post("/token", responses={400: {"description": "unknown service, grant or scope"},
@@ -93,8 +101,8 @@ def create_registry_token(
     client_id: FormField = None, access_type: FormField = None,
 ) -> JSONResponse:
     """OAuth2 form: `grant_type=password` (with `access_type=offline`) or `refresh_token`."""
-    tokens = TokenService(runtime)
-    try:
+    def answer() -> JSONResponse:
+        tokens = TokenService(runtime)
         asked = TokenRequest(service=service, scopes=scopes.parse_scopes(scope or []),
                              offline=access_type == "offline", client=client)
         if grant_type == "refresh_token" and refresh_token:
@@ -109,14 +117,8 @@ def create_registry_token(
         return registry_error(400, "UNSUPPORTED",
                               f"unsupported grant_type {str(grant_type)[:40]!r}; "
                               "use password or refresh_token")
-    except Unauthenticated:
-        return _unauthorized(runtime.settings.public_url)
-    except RateLimited as exc:
-        return _unauthorized(runtime.settings.public_url, exc.retry_after)
-    except UnknownService as exc:
-        return registry_error(400, "UNSUPPORTED", exc.message)
-    except InvalidInput as exc:
-        return registry_error(400, "INVALID_REQUEST", exc.message)
+
+    return _in_registry_format(runtime.settings.public_url, answer)
 
 
 @router.get("/.well-known/jwks.json")
