@@ -19,6 +19,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,15 +89,13 @@ def _start_cluster(root: Path, name: str, pg_url: str, redis_url: str, count: in
                 for i in range(count)]
     if not (data / "owner.key").exists():
         replicas[0].cli("init", "--apikey-file", str(data / "owner.key"))
-    started: list[Server] = []
-    try:
+    with ThreadPoolExecutor(len(replicas)) as pool:  # start them side by side
+        starts = [pool.submit(replica.start) for replica in replicas]
+    failed = [f.exception() for f in starts if f.exception() is not None]
+    if failed:
         for replica in replicas:
-            replica.start()
-            started.append(replica)
-    except BaseException:
-        for replica in started:
             replica.stop()
-        raise
+        raise failed[0]
     return replicas
 
 
