@@ -74,12 +74,16 @@ def measure(opts: Options, target: Server, keys: Path, mode: str, **labels: Any)
     run_wrk(target.url, keys_file=keys, mode=mode, connections=opts.connections[0],
             duration=opts.warmup)
     for conns in opts.connections:
+        cpu = target.cpu_seconds()
         result = run_wrk(target.url, keys_file=keys, mode=mode, connections=conns,
                          duration=opts.duration)
-        case = {**labels, "mode": mode, "connections": conns, **result.as_dict()}
+        cpu_us = 1e6 * (target.cpu_seconds() - cpu) / max(result.requests, 1)
+        case = {**labels, "mode": mode, "connections": conns, **result.as_dict(),
+                "cpu_us": round(cpu_us)}
         opts.cases.append(case)
         print(f"  {mode:8s} c={conns:<3d} {result.rps:8.0f} req/s  p50 {result.p50_ms:6.1f} ms"
-              f"  p99 {result.p99_ms:6.1f} ms  errors {result.errors}", flush=True)
+              f"  p99 {result.p99_ms:6.1f} ms  errors {result.errors}  CPU {cpu_us:5.0f} us/req",
+              flush=True)
 
 
 def run_ceiling(opts: Options, keys_dir: Path, keys: Path, when: str, log_dir: Path) -> None:

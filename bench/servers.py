@@ -60,6 +60,11 @@ class Server:
         peaks = [_vm_hwm_kb(pid) for pid in self.worker_pids()]
         return max(peaks, default=0) / 1024
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time used so far by the server and its worker processes."""
+        pids = {self.process.pid, *self.worker_pids()}
+        return sum(_cpu_ticks(pid) for pid in pids) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
@@ -83,6 +88,14 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+def _cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime, stime
 
 
 def _vm_hwm_kb(pid: int) -> int:

@@ -16,7 +16,9 @@ from iam.runtime import Runtime
 _bearer = HTTPBearer(auto_error=False, description="An access token from /identity/token")
 
 
-def get_runtime(request: Request) -> Runtime:
+# `async def` for dependencies that do no I/O: FastAPI runs a plain `def` dependency in the
+# thread pool, one thread hop each per request (a fifth of the token path's CPU, BENCHMARKS.md).
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -43,7 +45,7 @@ def get_principal(
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def get_client(request: Request) -> Client:
+async def get_client(request: Request) -> Client:
     agent = request.headers.get("user-agent", "")
     return Client(ip=request.client.host if request.client else "", user_agent=agent[:256])
 
