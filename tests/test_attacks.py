@@ -611,3 +611,81 @@ def test_security_headers_on_error_answers(world: World) -> None:
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["x-frame-options"] == "DENY"
     assert "server" not in r.headers
+
+
+# --- brute-force limits, from several client addresses ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
+    """A server allowing 3 failures per window; clients come from distinct 127.0.0.x."""
+    srv = make_server(tmp_path_factory.mktemp("limited"), IAM_AUTH_MAX_FAILURES="3")
+    srv.cli("init", "--apikey-file", str(srv.root / "owner.key"))
+    srv.start()
+    yield srv, (srv.root / "owner.key").read_text().strip()
+    srv.stop()
+
+
+def _from(ip: str) -> httpx.Client:
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=ip), timeout=10)
+
+
+def _registry_login(http: httpx.Client, srv: Server, apikey: str) -> httpx.Response:
+    return http.get(f"{srv.url}/token", params={"service": SERVICE},
+                    headers=_basic("iamapikey", apikey))
+
+
+def _unknown_key(seed: str) -> str:
+    return "riam_" + (seed * 49)[:49]
+
+
+def test_client_over_failure_limit_gets_429_even_with_a_valid_key(
+        limited: tuple[Server, str]) -> None:
+    srv, owner_key = limited
+    with _from("127.0.0.2") as http:
+        for i in range(3):
+            assert _registry_login(http, srv, _unknown_key(f"a{i}")).status_code == 401
+        r = _registry_login(http, srv, owner_key)
+    assert r.status_code == 429, r.text
+    assert r.json()["errors"][0]["code"] == "TOOMANYREQUESTS"
+    assert 1 <= int(r.headers["Retry-After"]) <= 60
+
+
+def test_throttled_client_does_not_affect_others(limited: tuple[Server, str]) -> None:
+    srv, owner_key = limited
+    with _from("127.0.0.3") as http:
+        for i in range(3):
+            http.post(f"{srv.url}/identity/token", data={
+                "grant_type": APIKEY_GRANT, "apikey": _unknown_key(f"b{i}")})
+        assert _registry_login(http, srv, owner_key).status_code == 429
+    with _from("127.0.0.4") as http:
+        r = _registry_login(http, srv, owner_key)
+    assert r.status_code == 200, r.text
+    assert r.json()["token"]
+
+
+def test_failures_of_one_key_are_counted_across_client_addresses(
+        limited: tuple[Server, str]) -> None:
+    srv, _ = limited
+    guessed = _unknown_key("c")
+    for i in range(3):
+        with _from(f"127.0.0.{10 + i}") as http:
+            assert _registry_login(http, srv, guessed).status_code == 401
+    with _from("127.0.0.20") as http:
+        r = http.post(f"{srv.url}/identity/token",
+                      data={"grant_type": APIKEY_GRANT, "apikey": guessed})
+    assert r.status_code == 429, r.text
+    assert int(r.headers["Retry-After"]) >= 1
+
+
+def test_success_does_not_reset_the_failure_count(limited: tuple[Server, str]) -> None:
+    """An attacker holding one valid key cannot interleave it to keep guessing."""
+    srv, owner_key = limited
+    with _from("127.0.0.30") as http:
+        for i in range(2):
+            assert _registry_login(http, srv, _unknown_key(f"d{i}")).status_code == 401
+        assert _registry_login(http, srv, owner_key).status_code == 200
+        assert _registry_login(http, srv, _unknown_key("d9")).status_code == 401
+        r = _registry_login(http, srv, _unknown_key("e"))
+    assert r.status_code == 429, r.text
+    assert r.json()["errors"][0]["code"] == "TOOMANYREQUESTS"
