@@ -263,8 +263,8 @@ def test_postgresql_outage_gives_503_and_recovers(
     outage_statuses: Counter[int] = Counter()
     try:
         time.sleep(1.0)
-        _pg_ctl("stop")
         try:
+            _pg_ctl("stop")
             deadline = time.monotonic() + OUTAGE_S
             while time.monotonic() < deadline:
                 r = httpx.get(f"{srv.url}/readyz", timeout=REQUEST_BOUND_S)
