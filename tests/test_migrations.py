@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
-from alembic import command
 from iam.db import alembic_config, downgrade, migrate
 from tests.conftest import PG_ADMIN_URL
 
