@@ -118,7 +118,8 @@ class TokenService:
                 access = access_entries(
                     request.scopes, held=held_actions(session, principal, registry.region),
                     operator=principal.iam_id in self.runtime.settings.registry_operators)
-            current.succeeded(principal)
+            current.succeeded(principal, granted=[
+                f"{a['type']}:{a['name']}:{','.join(a['actions'])}" for a in access])
         refresh = None
         if request.offline:
             refresh = access_tokens.issue_refresh(self.runtime.settings, self.runtime.keyring,

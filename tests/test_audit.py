@@ -74,3 +74,18 @@ def test_refused_admin_change_is_audited_as_failure(
     client.delete("/v1/serviceids/ServiceId-unknown", headers=admin)
     events = _events(client, admin, action="admin.delete_service_id")
     assert events[0]["outcome"] == "failure"
+
+
+def test_registry_token_is_audited_with_scopes_asked_and_granted(
+        client: TestClient, admin: dict[str, str], owner: Owner) -> None:
+    import base64
+
+    basic = base64.b64encode(f"iamapikey:{owner.apikey}".encode()).decode()
+    r = client.get("/token", params={"service": "registry.local",
+                                     "scope": "repository:nons/app:pull"},
+                   headers={"Authorization": f"Basic {basic}"})
+    assert r.status_code == 200, r.text
+    events = _events(client, admin, action="container-registry.token")
+    detail = events[0]["detail"]
+    assert "repository:nons/app:pull" in detail  # asked
+    assert '"granted": ["repository:nons/app:"]' in detail  # granted nothing: no namespace
