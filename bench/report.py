@@ -70,13 +70,15 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
             base = _iam(results, mode="token", db=db, n=small, workers=c["workers"],
                         connections=c["connections"])
             if base and big != small:
+                cpu = (base[0].get("cpu_us", 0) / c["cpu_us"]) if c.get("cpu_us") else 0.0
                 pairs.append((c, ratio(c, ceil) / ratio(base[0], ceil),
-                              c["rps"] / base[0]["rps"]))
+                              c["rps"] / base[0]["rps"], cpu))
         out.append((f"N={big:,} ≥ 0.9 x N={small} throughput ({db}; each normalised by "
-                    "its block's ceiling, raw in brackets)",
-                    ", ".join(f"{r:.2f} [{raw:.2f}] (w{c['workers']} c{c['connections']})"
-                              for c, r, raw in pairs) or "not run",
-                    all(r >= 0.9 for _, r, _ in pairs) if pairs else None))
+                    "its block's ceiling; raw, then CPU-per-request ratio, in brackets)",
+                    ", ".join(f"{r:.2f} [{raw:.2f}, {cpu:.2f}] (w{c['workers']} "
+                              f"c{c['connections']})"
+                              for c, r, raw, cpu in pairs) or "not run",
+                    all(r >= 0.9 for _, r, _, _ in pairs) if pairs else None))
     p99 = [c for c in _iam(results, mode="token", workers=1, connections=64)]
     out.append(("p99 ≤ 20 ms at 64 connections, 1 worker",
                 fig(p99, "{p99_ms:.0f} ms ({db} N={n})"),
@@ -149,8 +151,9 @@ def generated(results: dict[str, Any]) -> str:
     return f"""{BEGIN}
 ## Token path (run {results['stamp']})
 
-Command: `{results['command']}` — took {results['duration_s'] // 60} min
-{results['duration_s'] % 60} s ({results['per_case_s']:g} s per load case, 2 s warm-up).
+Command: `{results['command']}` at commit {m.get('commit', '?')} — took
+{results['duration_s'] // 60} min {results['duration_s'] % 60} s
+({results['per_case_s']:g} s per load case, 2 s warm-up).
 
 Machine: {m['cpu']}, {m['memory']}; {m['os']}; Python {m['python']}; {m['packages']};
 {m['wrk']}; {m['postgresql']}; {m['registry']}; {m['skopeo']}.
