@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 
 from iam import __version__
@@ -39,6 +40,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Sync routes run in anyio's thread pool (40 threads by default). Dozens of threads
+        # taking turns on one interpreter lock burn CPU on hand-offs; a few are enough to
+        # overlap database waits (see BENCHMARKS.md).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = (
+            runtime.settings.worker_threads)
         runtime.start_background()
         try:
             yield
