@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     hmac_secret: SecretStr | None = None
     redis_url: str | None = None
     activity_flush_seconds: float = 2.0
-    worker_threads: int = Field(default=4, ge=1, le=200)
+    worker_threads: int = Field(default=2, ge=1, le=200)
     audit_retention_days: int = Field(default=90, ge=1, le=3650)
     auth_max_failures: int = Field(default=10, ge=1, le=10_000)
     auth_failure_window: int = Field(default=60, ge=1, le=86_400)
