@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlmodel import Session
+
+from iam import authn
 from iam.authn import Principal
 from iam.config import Settings
 from iam.errors import Unauthenticated
@@ -74,3 +77,9 @@ def verify_access(settings: Settings, keyring: Keyring, token: str) -> dict[str,
 
 def verify_refresh(settings: Settings, keyring: Keyring, token: str) -> dict[str, Any]:
     return _verify(keyring, token, audience=settings.refresh_audience, issuer=settings.issuer)
+
+
+def principal_of_refresh(session: Session, settings: Settings, keyring: Keyring,
+                         token: str) -> Principal:
+    """The principal behind a refresh token, re-checked: its key or user must still be good."""
+    return authn.principal_from_claims(session, verify_refresh(settings, keyring, token))

@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from iam.db import write_session
 from iam.models import ApiKey, UTCDateTime, utcnow
+from iam.periodic import Periodic
 
 log = logging.getLogger("iam.activity")
 
@@ -41,11 +42,9 @@ _FLUSH = _flush_statement()
 class ActivityRecorder:
     def __init__(self, engine: Engine, interval: float) -> None:
         self._engine = engine
-        self._interval = interval
         self._pending: dict[str, tuple[int, datetime]] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker = Periodic("iam-activity", interval, self.flush)
 
     def record(self, apikey_id: str) -> None:
         now = utcnow()
@@ -72,18 +71,9 @@ class ActivityRecorder:
             return 0
         return len(pending)
 
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            self.flush()
-
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="iam-activity", daemon=True)
-            self._thread.start()
+        self._ticker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._ticker.stop(timeout=5)
         self.flush()

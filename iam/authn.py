@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import bindparam
@@ -34,6 +35,7 @@ class Principal:
     is_owner: bool = False
     is_operator: bool = False
     credential: str = ""  # fingerprint bound into refresh tokens (see password_fingerprint)
+    expires_at: datetime | None = None  # when the API key it came from expires (None: never)
 
 
 def kind_of(iam_id: str) -> Kind:
@@ -45,13 +47,13 @@ def password_fingerprint(password_hash: str) -> str:
     return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
 
 
-def _principal(account: Account, iam_id: str, name: str, *, apikey_id: str | None = None,
+def _principal(account: Account, iam_id: str, name: str, *, key: ApiKey | None = None,
                credential: str = "") -> Principal:
     return Principal(
         iam_id=iam_id, account_id=account.id, kind=kind_of(iam_id), name=name,
-        apikey_id=apikey_id, is_owner=account.owner_iam_id == iam_id,
+        apikey_id=key.id if key is not None else None, is_owner=account.owner_iam_id == iam_id,
         is_operator=account.is_system and account.owner_iam_id == iam_id,
-        credential=credential,
+        credential=credential, expires_at=key.expires_at if key is not None else None,
     )
 
 
@@ -84,17 +86,26 @@ def _usable(key: ApiKey) -> bool:
     return not key.disabled and (key.expires_at is None or key.expires_at > utcnow())
 
 
-def authenticate_api_key(session: Session, *, secret: bytes, value: str) -> Principal:
+def api_key_digest(secret: bytes, value: str) -> str:
+    """The stored form of a presented key; Unauthenticated when it cannot be a key."""
     if not apikeys.is_well_formed(value):
         raise Unauthenticated()
-    digest = apikeys.digest(value, secret)
+    return apikeys.digest(value, secret)
+
+
+def principal_of_digest(session: Session, digest: str) -> Principal:
+    """The principal behind a usable key."""
     found = _key_row(session, _KEY_BY_DIGEST, digest)
     if found is None:
         raise Unauthenticated()
     key, account, owner_name = found
     if not hmac.compare_digest(key.key_hash, digest) or not _usable(key):
         raise Unauthenticated()
-    return _principal(account, key.iam_id, owner_name, apikey_id=key.id)
+    return _principal(account, key.iam_id, owner_name, key=key)
+
+
+def authenticate_api_key(session: Session, *, secret: bytes, value: str) -> Principal:
+    return principal_of_digest(session, api_key_digest(secret, value))
 
 
 def _find_user(session: Session, username: str, account_id: str | None) -> User | None:
@@ -134,7 +145,7 @@ def principal_from_claims(session: Session, claims: dict[str, Any]) -> Principal
         key, account, owner_name = found
         if key.iam_id != iam_id or not _usable(key):
             raise Unauthenticated()
-        return _principal(account, iam_id, owner_name, apikey_id=key.id)
+        return _principal(account, iam_id, owner_name, key=key)
     user = session.get(User, iam_id)
     if user is None:
         raise Unauthenticated()

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     activity_flush_seconds: float = 2.0
     worker_threads: int = Field(default=2, ge=1, le=200)
+    # The token path's cache (iam.authcache): entries per process (0 turns it off) and how
+    # often each process polls the authorization generation, the bound on revocation.
+    authz_cache_entries: int = Field(default=10_000, ge=0, le=1_000_000)
+    authz_poll_seconds: float = Field(default=0.2, gt=0, le=1.0)
     audit_retention_days: int = Field(default=90, ge=1, le=3650)
     auth_max_failures: int = Field(default=10, ge=1, le=10_000)
     auth_failure_window: int = Field(default=60, ge=1, le=86_400)

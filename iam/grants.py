@@ -14,10 +14,10 @@ from authlib.oauth2.rfc6749.errors import (
     InvalidRequestError,
     UnsupportedGrantTypeError,
 )
-from sqlmodel import Session
 
 from iam import access_tokens, authn
 from iam.access_tokens import TokenPair
+from iam.authcache import SessionFor, lazy_session, principal_of_key
 from iam.authn import Principal
 from iam.errors import Unauthenticated
 from iam.runtime import Runtime
@@ -40,12 +40,14 @@ class Grant:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
-    def authenticate(self, session: Session, form: Mapping[str, str]) -> Principal:
+    def authenticate(self, session: SessionFor, form: Mapping[str, str]) -> Principal:
         raise NotImplementedError
 
-    def create_token_response(self, form: Mapping[str, str]) -> tuple[Principal, TokenPair]:
+    def create_token_response(self, form: Mapping[str, str], *,
+                              database: bool = True) -> tuple[Principal, TokenPair]:
+        """`database=False`: authenticate from the cache or raise NeedsDatabase."""
         try:
-            with self.runtime.read() as session:
+            with lazy_session(self.runtime.read, database) as session:
                 principal = self.authenticate(session, form)
         except Unauthenticated:
             raise InvalidGrantError(description="the credentials are not valid") from None
@@ -56,27 +58,27 @@ class Grant:
 class ApiKeyGrant(Grant):
     GRANT_TYPE = APIKEY_GRANT
 
-    def authenticate(self, session: Session, form: Mapping[str, str]) -> Principal:
-        return authn.authenticate_api_key(session, secret=self.runtime.secret,
-                                          value=_field(form, "apikey"))
+    def authenticate(self, session: SessionFor, form: Mapping[str, str]) -> Principal:
+        return principal_of_key(session, secret=self.runtime.secret,
+                                value=_field(form, "apikey"), cache=self.runtime.authcache)
 
 
 class PasswordGrant(Grant):
     GRANT_TYPE = "password"
 
-    def authenticate(self, session: Session, form: Mapping[str, str]) -> Principal:
+    def authenticate(self, session: SessionFor, form: Mapping[str, str]) -> Principal:
         return authn.authenticate_password(
-            session, username=_field(form, "username"), password=_field(form, "password"),
+            session(), username=_field(form, "username"), password=_field(form, "password"),
             account_id=form.get("account") or None)
 
 
 class RefreshTokenGrant(Grant):
     GRANT_TYPE = "refresh_token"
 
-    def authenticate(self, session: Session, form: Mapping[str, str]) -> Principal:
-        claims = access_tokens.verify_refresh(self.runtime.settings, self.runtime.keyring,
-                                              _field(form, "refresh_token"))
-        return authn.principal_from_claims(session, claims)
+    def authenticate(self, session: SessionFor, form: Mapping[str, str]) -> Principal:
+        return access_tokens.principal_of_refresh(session(), self.runtime.settings,
+                                                  self.runtime.keyring,
+                                                  _field(form, "refresh_token"))
 
 
 GRANTS: dict[str, type[Grant]] = {

@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import BigInteger, Column, DateTime, Index, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -182,3 +182,13 @@ class AuditEvent(SQLModel, table=True):
     client_ip: str = Field(default="", max_length=64)
     user_agent: str = Field(default="", max_length=256)
     detail: str = Field(default="{}")
+
+
+class AuthzGeneration(SQLModel, table=True):
+    """One row: bumped by database triggers on every change to keys, identities, groups,
+    namespaces or policies (migration 0002); what the token path's caches are valid for."""
+
+    __tablename__ = "authz_generation"
+
+    id: int = Field(primary_key=True)
+    value: int = Field(sa_type=BigInteger)

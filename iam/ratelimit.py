@@ -13,6 +13,8 @@ import hashlib
 import logging
 import threading
 import time
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Protocol
 
 from iam.errors import RateLimited
@@ -21,8 +23,11 @@ log = logging.getLogger("iam.ratelimit")
 
 
 class Counter(Protocol):
-    def get(self, key: str) -> tuple[int, int]:
-        """(failures in the current window, seconds until it ends)."""
+    def empty(self) -> bool:
+        """True when no failure is counted at all (nothing to look up)."""
+
+    def get_many(self, keys: list[str]) -> list[tuple[int, int]]:
+        """Per key: (failures in the current window, seconds until it ends)."""
 
     def hit(self, key: str, window: int) -> None: ...
 
@@ -32,14 +37,20 @@ class MemoryCounter:
         self._data: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> tuple[int, int]:
+    def empty(self) -> bool:
+        return not self._data
+
+    def get_many(self, keys: list[str]) -> list[tuple[int, int]]:
         now = time.monotonic()
         with self._lock:
-            count, ends = self._data.get(key, (0, now))
-            if ends <= now:
-                self._data.pop(key, None)
-                return 0, 0
-            return count, max(1, int(ends - now + 0.999))
+            return [self._get(key, now) for key in keys]
+
+    def _get(self, key: str, now: float) -> tuple[int, int]:
+        count, ends = self._data.get(key, (0, now))
+        if ends <= now:
+            self._data.pop(key, None)
+            return 0, 0
+        return count, max(1, int(ends - now + 0.999))
 
     def hit(self, key: str, window: int) -> None:
         now = time.monotonic()
@@ -58,13 +69,20 @@ class RedisCounter:
 
         self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
 
-    def get(self, key: str) -> tuple[int, int]:
-        pipe = self._redis.pipeline()
-        pipe.get(key)
-        pipe.ttl(key)
-        value, ttl = pipe.execute()
-        count = int(value) if value is not None else 0
-        return count, max(int(ttl), 1) if count else 0
+    def empty(self) -> bool:
+        return False  # only Redis knows
+
+    def get_many(self, keys: list[str]) -> list[tuple[int, int]]:
+        pipe = self._redis.pipeline(transaction=False)  # one round trip for every subject
+        for key in keys:
+            pipe.get(key)
+            pipe.ttl(key)
+        answers = pipe.execute()
+        found = []
+        for value, ttl in zip(answers[::2], answers[1::2], strict=True):
+            count = int(value) if value is not None else 0
+            found.append((count, max(int(ttl), 1) if count else 0))
+        return found
 
     def hit(self, key: str, window: int) -> None:
         pipe = self._redis.pipeline()
@@ -76,6 +94,24 @@ class RedisCounter:
 def _subject_key(kind: str, value: str) -> str:
     # Never keep a presented secret, even in memory or Redis: only a hash of it.
     return f"iam:fail:{kind}:{hashlib.sha256(value.encode()).hexdigest()[:32]}"
+
+
+@dataclass(frozen=True)
+class Subjects:
+    """What one attempt counts against: its client IP, the credential, the user name."""
+
+    client_ip: str
+    credential: str | None = field(default=None, repr=False)
+    username: str | None = None
+
+    @cached_property
+    def keys(self) -> list[str]:  # hashed only when a counter is consulted
+        keys = [_subject_key("ip", self.client_ip)]
+        if self.credential:
+            keys.append(_subject_key("key", self.credential))
+        if self.username:
+            keys.append(_subject_key("user", self.username.lower()))
+        return keys
 
 
 class FailureLimiter:
@@ -92,18 +128,15 @@ class FailureLimiter:
 
     @staticmethod
     def subjects(*, client_ip: str, credential: str | None = None,
-                 username: str | None = None) -> list[str]:
-        keys = [_subject_key("ip", client_ip)]
-        if credential:
-            keys.append(_subject_key("key", credential))
-        if username:
-            keys.append(_subject_key("user", username.lower()))
-        return keys
+                 username: str | None = None) -> Subjects:
+        return Subjects(client_ip, credential, username)
 
-    def check(self, subjects: list[str]) -> None:
+    def check(self, subjects: Subjects) -> None:
         """Raise RateLimited if any subject is over its limit."""
         try:
-            worst = max((self._counter.get(s) for s in subjects), default=(0, 0))
+            if self._counter.empty():  # the usual case: no failure counted anywhere
+                return
+            worst = max(self._counter.get_many(subjects.keys), default=(0, 0))
         except Exception as exc:  # Redis down: fail open, loudly
             log.warning("rate limiter unavailable (%s); allowing the attempt",
                         type(exc).__name__)
@@ -111,9 +144,9 @@ class FailureLimiter:
         if worst[0] >= self.max_failures:
             raise RateLimited(worst[1])
 
-    def failed(self, subjects: list[str]) -> None:
+    def failed(self, subjects: Subjects) -> None:
         try:
-            for subject in subjects:
+            for subject in subjects.keys:
                 self._counter.hit(subject, self.window)
         except Exception as exc:
             log.warning("rate limiter unavailable (%s); failure not counted",

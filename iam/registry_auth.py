@@ -3,7 +3,8 @@
 - username `iamapikey`, password an API key (HMAC lookup, no slow hash);
 - username `iambearer`, password an IAM access token from `/identity/token`;
 - any other username: a user and that user's password (argon2, user logins only);
-- the POST refresh grant: a refresh token, which dies with its key or user.
+- the POST refresh grant: a refresh token, which dies with its key or user
+  (`access_tokens.principal_of_refresh`, shared with `/identity/token`).
 
 Every failure is the same `Unauthenticated`. Brute-force limits and the audit trail are
 `iam.attempts`, shared with `/identity/token`.
@@ -15,9 +16,8 @@ import base64
 import binascii
 from dataclasses import dataclass, field
 
-from sqlmodel import Session
-
 from iam import access_tokens, authn
+from iam.authcache import AuthCache, SessionFor, principal_of_key
 from iam.authn import Principal
 from iam.config import Settings
 from iam.errors import Unauthenticated
@@ -51,20 +51,15 @@ def parse_basic(header: str | None) -> BasicCredentials | None:
     return BasicCredentials(username=username, password=password)
 
 
-def authenticate_basic(session: Session, *, settings: Settings, keyring: Keyring,
-                       secret: bytes, credentials: BasicCredentials) -> Principal:
+def authenticate_basic(session: SessionFor, *, settings: Settings, keyring: Keyring,
+                       secret: bytes, credentials: BasicCredentials,
+                       cache: AuthCache | None = None) -> Principal:
     """The principal behind a docker login, by IBM's username conventions."""
     if credentials.username == APIKEY_USER:
-        return authn.authenticate_api_key(session, secret=secret, value=credentials.password)
+        return principal_of_key(session, secret=secret, value=credentials.password,
+                                cache=cache)
     if credentials.username == BEARER_USER:
         claims = access_tokens.verify_access(settings, keyring, credentials.password)
-        return authn.principal_from_claims(session, claims)
-    return authn.authenticate_password(session, username=credentials.username,
+        return authn.principal_from_claims(session(), claims)
+    return authn.authenticate_password(session(), username=credentials.username,
                                        password=credentials.password)
-
-
-def authenticate_refresh(session: Session, *, settings: Settings, keyring: Keyring,
-                         refresh_token: str) -> Principal:
-    """The principal behind a refresh token, re-checked: its key or user must still be good."""
-    claims = access_tokens.verify_refresh(settings, keyring, refresh_token)
-    return authn.principal_from_claims(session, claims)

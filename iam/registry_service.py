@@ -1,8 +1,10 @@
 """The registry token service: resolve the registry, authenticate, grant, sign.
 
-One read session per request (key lookup plus the policy look-ups of the asked namespaces);
-no write on the hot path: key activity and the audit trail go to batched recorders, and
-the failure limit is `iam.attempts`, shared with `/identity/token`.
+No write on the hot path: key activity and the audit trail go to batched recorders, and
+the failure limit is `iam.attempts`, shared with `/identity/token`. Reads go through
+`iam.authcache` first; the database is opened (one read session) only on a miss. A caller
+on the event loop passes `database=False` and gets `NeedsDatabase` on a miss, to retry in
+a worker thread: a cache hit then costs no thread hop and no database round trip.
 """
 
 from __future__ import annotations
@@ -11,10 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlmodel import Session
-
-from iam import access_tokens, registry_auth, registry_token
+from iam import access_tokens, authn, registry_auth, registry_token
 from iam.attempts import Client, attempt
+from iam.authcache import AuthCache, SessionFor, lazy_session
 from iam.authn import Principal
 from iam.config import Registry
 from iam.errors import InvalidInput
@@ -26,7 +27,7 @@ from iam.scopes import Scope
 
 REGISTRY_SERVICE = "container-registry"
 
-_Authenticate = Callable[[Session], Principal]
+_Authenticate = Callable[[SessionFor], Principal]
 
 
 class UnknownService(InvalidInput):
@@ -46,19 +47,38 @@ class TokenRequest:
 
 
 @dataclass(frozen=True)
+class Decision:
+    """What one principal gets for one request: the `access` claim (shared by every token
+    made from a cached decision: never modified) and the granted scopes, for the audit."""
+
+    principal: Principal
+    access: list[dict[str, Any]]
+    granted: list[str]
+
+
+@dataclass(frozen=True)
 class TokenAnswer:
     token: RegistryToken
     refresh_token: str | None = field(default=None, repr=False)
 
 
-def held_actions(session: Session, principal: Principal, region: str) -> HeldActions:
+def held_actions(session: SessionFor, principal: Principal, region: str,
+                 cache: AuthCache | None = None) -> HeldActions:
     """The policy engine's view of one principal in one region, per namespace."""
     from iam import authz
 
     def held(namespace: str, repository: str) -> frozenset[str]:
-        return authz.held_actions(session, principal, service=REGISTRY_SERVICE, region=region,
-                                  resource_type="namespace", resource=namespace,
-                                  repository=repository)
+        def read() -> frozenset[str]:
+            return authz.held_actions(session(), principal, service=REGISTRY_SERVICE,
+                                      region=region, resource_type="namespace",
+                                      resource=namespace, repository=repository)
+
+        if cache is None:
+            return read()
+        # Keyed by everything the evaluation reads of the principal: no entry answers another.
+        key = (principal.iam_id, principal.account_id, "owner" if principal.is_owner else "",
+               region, namespace, repository)
+        return cache.held_actions(key, read)
 
     return held
 
@@ -85,46 +105,73 @@ class TokenService:
         access = [{"type": s.type, "name": s.name, "actions": []} for s in request.scopes]
         return TokenAnswer(self._sign(registry, "", access))
 
-    def with_basic(self, request: TokenRequest,
-                   credentials: BasicCredentials) -> TokenAnswer:
+    def with_basic(self, request: TokenRequest, credentials: BasicCredentials, *,
+                   database: bool = True) -> TokenAnswer:
+        """`database=False`: answer from the cache or raise NeedsDatabase."""
         registry = self.registry(request.service)
         rt = self.runtime
         secret_like = credentials.username in (APIKEY_USER, BEARER_USER)
+        memo_key = None
+        if credentials.username == APIKEY_USER:
+            def memo_key() -> str:
+                return authn.api_key_digest(rt.secret, credentials.password)
         return self._grant(
             request, registry, lambda session: registry_auth.authenticate_basic(
                 session, settings=rt.settings, keyring=rt.keyring, secret=rt.secret,
-                credentials=credentials),
+                credentials=credentials, cache=rt.authcache),
             credential=credentials.password if secret_like else None,
-            username=None if secret_like else credentials.username)
+            username=None if secret_like else credentials.username, database=database,
+            memo_key=memo_key)
 
     def with_refresh_token(self, request: TokenRequest, refresh_token: str) -> TokenAnswer:
         registry = self.registry(request.service)
         rt = self.runtime
         answer = self._grant(
-            request, registry, lambda session: registry_auth.authenticate_refresh(
-                session, settings=rt.settings, keyring=rt.keyring, refresh_token=refresh_token),
+            request, registry, lambda session: access_tokens.principal_of_refresh(
+                session(), rt.settings, rt.keyring, refresh_token),
             credential=refresh_token, username=None)
         return TokenAnswer(answer.token)  # the client keeps the refresh token it has
 
     def _grant(self, request: TokenRequest, registry: Registry, authenticate: _Authenticate,
-               *, credential: str | None, username: str | None) -> TokenAnswer:
+               *, credential: str | None, username: str | None, database: bool = True,
+               memo_key: Callable[[], str] | None = None) -> TokenAnswer:
         """Authenticate under the failure limit, grant, and sign; audited either way."""
         scopes = [str(s) for s in request.scopes]
         with attempt(self.runtime, request.client, action="container-registry.token",
                      credential=credential, username=username, service=registry.service,
                      scopes=scopes) as current:
-            with self.runtime.read() as session:
-                principal = authenticate(session)
-                access = access_entries(
-                    request.scopes, held=held_actions(session, principal, registry.region),
-                    operator=principal.iam_id in self.runtime.settings.registry_operators)
-            current.succeeded(principal, granted=[
-                f"{a['type']}:{a['name']}:{','.join(a['actions'])}" for a in access])
+            decision = self._decide(request, registry, authenticate, database=database,
+                                    memo_key=memo_key)
+            current.succeeded(decision.principal, granted=decision.granted)
+        principal = decision.principal
         refresh = None
         if request.offline:
             refresh = access_tokens.issue_refresh(self.runtime.settings, self.runtime.keyring,
                                                   principal)
-        return TokenAnswer(self._sign(registry, principal.iam_id, access), refresh)
+        return TokenAnswer(self._sign(registry, principal.iam_id, decision.access), refresh)
+
+    def _decide(self, request: TokenRequest, registry: Registry, authenticate: _Authenticate,
+                *, database: bool, memo_key: Callable[[], str] | None) -> Decision:
+        """Who is asking and what they get; a repeated request (same key digest, registry
+        and scopes) is answered from the cache while the authorization data is unchanged."""
+        cache = self.runtime.authcache
+        key: tuple[object, ...] | None = None
+        if memo_key is not None:
+            key = (memo_key(), registry.service, *request.scopes)
+            found = cache.get(cache.decisions, key)
+            if isinstance(found, Decision):
+                return found
+        generation = cache.generation  # before reading
+        with lazy_session(self.runtime.read, database) as session:
+            principal = authenticate(session)
+            access = access_entries(
+                request.scopes, held=held_actions(session, principal, registry.region, cache),
+                operator=principal.iam_id in self.runtime.settings.registry_operators)
+        decision = Decision(principal, access, [
+            f"{a['type']}:{a['name']}:{','.join(a['actions'])}" for a in access])
+        if key is not None:
+            cache.put(cache.decisions, generation, key, decision, principal.expires_at)
+        return decision
 
     def _sign(self, registry: Registry, subject: str, access: list[dict[str, Any]]
               ) -> RegistryToken:

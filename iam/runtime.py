@@ -13,6 +13,7 @@ from iam import db, serversecret
 from iam import roles as role_data
 from iam.activity import ActivityRecorder
 from iam.audit import AuditTrail
+from iam.authcache import AuthCache
 from iam.config import Settings
 from iam.ratelimit import FailureLimiter
 from iam.signing import Keyring
@@ -27,6 +28,7 @@ class Runtime:
     activity: ActivityRecorder
     audit: AuditTrail
     limiter: FailureLimiter
+    authcache: AuthCache
     roles: role_data.RoleCatalog = field(default_factory=role_data.active)
 
     @classmethod
@@ -42,8 +44,11 @@ class Runtime:
         limiter = FailureLimiter.from_url(settings.redis_url,
                                           max_failures=settings.auth_max_failures,
                                           window=settings.auth_failure_window)
+        authcache = AuthCache(engine, max_entries=settings.authz_cache_entries,
+                              poll_seconds=settings.authz_poll_seconds)
         return cls(settings=settings, engine=engine, keyring=keyring, secret=secret,
-                   activity=activity, audit=audit, limiter=limiter, roles=catalog)
+                   activity=activity, audit=audit, limiter=limiter, authcache=authcache,
+                   roles=catalog)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -54,12 +59,16 @@ class Runtime:
     def write(self) -> Iterator[Session]:
         with db.write_session(self.engine) as session:
             yield session
+        # Committed: this process sees its own revocations at once, others within a poll.
+        self.authcache.changed()
 
     def start_background(self) -> None:
         self.activity.start()
         self.audit.start()
+        self.authcache.start()
 
     def close(self) -> None:
+        self.authcache.stop()
         self.activity.stop()
         self.audit.stop()
         self.engine.dispose()

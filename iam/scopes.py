@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from iam.errors import InvalidInput
 
@@ -66,6 +67,11 @@ def parse_scope(value: str) -> Scope:
 
 def parse_scopes(values: Iterable[str]) -> list[Scope]:
     """Every scope of repeated and space-separated values, in order, duplicates merged."""
+    return list(_parse_scopes(tuple(values)))
+
+
+@lru_cache(maxsize=4096)  # a CI fleet asks for the same few scopes over and over
+def _parse_scopes(values: tuple[str, ...]) -> tuple[Scope, ...]:
     merged: dict[tuple[str, str], list[str]] = {}
     for value in values:
         for part in value.split():
@@ -74,4 +80,4 @@ def parse_scopes(values: Iterable[str]) -> list[Scope]:
             actions.extend(a for a in scope.actions if a not in actions)
             if len(merged) > MAX_SCOPES:
                 raise InvalidScope(f"more than {MAX_SCOPES} scopes in one request")
-    return [Scope(type=t, name=n, actions=tuple(a)) for (t, n), a in merged.items()]
+    return tuple(Scope(type=t, name=n, actions=tuple(a)) for (t, n), a in merged.items())

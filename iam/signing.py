@@ -17,6 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +76,8 @@ class SigningKey:
     def public_key(self) -> PublicKeyTypes:
         return self.certificate.public_key()
 
-    @property
-    def x5c(self) -> str:
+    @cached_property
+    def x5c(self) -> str:  # in every registry token's header: encode the certificate once
         return base64.b64encode(self.certificate.public_bytes(serialization.Encoding.DER)).decode()
 
     @property

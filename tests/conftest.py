@@ -81,7 +81,8 @@ def settings(backend: str, request: pytest.FixtureRequest, tmp_path: Path,
         with engine.begin() as conn:
             tables = conn.execute(text(
                 "SELECT tablename FROM pg_tables WHERE schemaname='public' "
-                "AND tablename <> 'alembic_version'")).scalars().all()
+                "AND tablename NOT IN ('alembic_version', 'authz_generation')"
+            )).scalars().all()
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         engine.dispose()
     return Settings(data_dir=data, database_url=url, activity_flush_seconds=0.2)

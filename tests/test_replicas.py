@@ -255,6 +255,17 @@ def _token_actions(server: Server, apikey: str, scope: str) -> httpx.Response:
                      params={"service": SERVICE, "scope": scope})
 
 
+def _eventually(check: Callable[[], httpx.Response], *, bound: float = REVOCATION_BOUND_S,
+                until: Callable[[httpx.Response], bool]) -> httpx.Response:
+    """Ask until `until` holds or the revocation bound has passed; the last answer."""
+    deadline = time.monotonic() + bound
+    while True:
+        r = check()
+        if until(r) or time.monotonic() > deadline:
+            return r
+        time.sleep(0.02)
+
+
 def _robot_with_key(cluster: Cluster, name: str, namespace: str) -> tuple[str, str, str, str]:
     """A service ID that is Writer on `namespace`: (service id, iam_id, policy id, key)."""
     url, admin = cluster.replicas[0].url, cluster.admin
@@ -271,7 +282,8 @@ def _robot_with_key(cluster: Cluster, name: str, namespace: str) -> tuple[str, s
     return sid["id"], sid["iam_id"], policy["id"], key
 
 
-def test_policy_removed_on_one_replica_is_honoured_by_all_at_once(cluster: Cluster) -> None:
+def test_policy_removed_on_one_replica_is_honoured_by_all_within_a_second(
+        cluster: Cluster) -> None:
     _, _, policy_id, key = _robot_with_key(cluster, "policy-robot", "revoked-policy")
     scope = "repository:revoked-policy/app:pull,push"
     for server in cluster.replicas:
@@ -280,8 +292,9 @@ def test_policy_removed_on_one_replica_is_honoured_by_all_at_once(cluster: Clust
     r = httpx.delete(f"{cluster.replicas[1].url}/v1/policies/{policy_id}",
                      headers=cluster.admin, timeout=10)
     assert r.status_code == 204, r.text
-    for server in cluster.replicas:  # no cache anywhere: the very next request sees it
-        r = _token_actions(server, key, scope)
+    for server in cluster.replicas:  # each cache sees the change within the bound
+        r = _eventually(lambda s=server: _token_actions(s, key, scope),  # type: ignore[misc]
+                        until=lambda r: r.status_code == 200 and _granted(r) == [])
         assert r.status_code == 200 and _granted(r) == [], r.text
 
 
@@ -293,7 +306,8 @@ def test_service_id_deleted_on_one_replica_ends_its_keys_and_tokens_everywhere(
                      headers=cluster.admin, timeout=10)
     assert r.status_code == 204, r.text
     for server, bearer in zip(cluster.replicas, bearers, strict=True):
-        r = _token_actions(server, key, "repository:doomed/app:pull")
+        r = _eventually(lambda s=server: _token_actions(  # type: ignore[misc]
+            s, key, "repository:doomed/app:pull"), until=lambda r: r.status_code == 401)
         assert r.status_code == 401, r.text
         r = httpx.get(f"{server.url}/v1/serviceids", headers=bearer, timeout=10)
         assert r.status_code == 401, r.text

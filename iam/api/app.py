@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import gc
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any, ClassVar
 
 import anyio.to_thread
 from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from iam import __version__
-from iam.api import errors
+from iam.api import errors, openapi
 from iam.api.audit_middleware import AuditChanges
-from iam.api.middleware import LimitsAndHeaders
+from iam.api.middleware import (
+    BodyTooLarge,
+    LimitsAndHeaders,
+    add_security_headers,
+    read_body,
+    refuse_too_large,
+    replay,
+)
 from iam.api.routes import accounts, apikeys, health, identity_token, serviceids, users
 from iam.api.routes import audit as audit_routes
 from iam.api.routes import authz as authz_routes
@@ -22,7 +34,7 @@ from iam.api.routes import registry as registry_routes
 from iam.config import Settings, load_settings
 from iam.runtime import Runtime
 
-ROUTERS = [health.router, identity_token.router, accounts.router, serviceids.router,
+ROUTERS = [health.router, accounts.router, serviceids.router,
            apikeys.router, users.router, namespaces_routes.router, policies_routes.router,
            groups_routes.router, authz_routes.router, registry_routes.router,
            audit_routes.router]
@@ -32,6 +44,50 @@ ADMIN_ROUTERS = {id(r) for r in (accounts.router, serviceids.router, apikeys.rou
                                  users.router, namespaces_routes.router,
                                  policies_routes.router, groups_routes.router,
                                  authz_routes.router, audit_routes.router)}
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class RegistryIAM(FastAPI):
+    """The FastAPI app, with the two token endpoints (`GET /token`: every docker pull and
+    push; `POST /identity/token`: every CLI and CI login) served ahead of its middleware
+    and router, with the same body limit, security headers and error mapping by direct
+    calls. Eight middleware layers, per-parameter validation and a thread hop were most of
+    a token's cost (BENCHMARKS.md); the admin API keeps all of them."""
+
+    HOT: ClassVar[dict[tuple[str, str], Endpoint]] = {
+        ("GET", "/token"): registry_routes.read_registry_token,
+        ("POST", "/identity/token"): identity_token.create_identity_token,
+    }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = (self.HOT.get((scope["method"], scope["path"]))
+                    if scope["type"] == "http" else None)
+        if endpoint is None:
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self
+        limit = self.state.runtime.settings.max_body_bytes
+        try:
+            body = await read_body(scope, receive, limit)
+        except BodyTooLarge:
+            await refuse_too_large(send, limit)
+            return
+        if body is None:
+            return  # the client went away
+        request = Request(scope, replay(body, receive))
+        try:
+            response = await endpoint(request)
+        except Exception as exc:  # what the exception middleware would answer
+            response = await errors.answer_for(self, request, exc)
+        add_security_headers(response.raw_headers)
+        await response(scope, receive, send)
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            openapi.add_token_endpoints(super().openapi())
+        return self.openapi_schema  # type: ignore[return-value]
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -46,12 +102,15 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         anyio.to_thread.current_default_thread_limiter().total_tokens = (
             runtime.settings.worker_threads)
         runtime.start_background()
+        # Everything built so far (routes, models, metadata) lives as long as the process:
+        # out of the collector's sight, full collections no longer walk it on the hot path.
+        gc.freeze()
         try:
             yield
         finally:
             runtime.close()
 
-    app = FastAPI(title="registry-iam", version=__version__, lifespan=lifespan,
+    app = RegistryIAM(title="registry-iam", version=__version__, lifespan=lifespan,
                   description="IAM for container registries: service IDs, API keys, "
                               "policies and registry tokens.")
     app.state.runtime = runtime

@@ -45,9 +45,13 @@ def get_principal(
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-async def get_client(request: Request) -> Client:
+def client_of(request: Request) -> Client:
     agent = request.headers.get("user-agent", "")
     return Client(ip=request.client.host if request.client else "", user_agent=agent[:256])
+
+
+async def get_client(request: Request) -> Client:
+    return client_of(request)
 
 
 ClientDep = Annotated[Client, Depends(get_client)]

@@ -7,6 +7,7 @@ Nothing ever answers with a traceback.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import uuid
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from authlib.oauth2.base import OAuth2Error
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -133,6 +134,16 @@ async def _unstorable(request: Request, exc: Exception) -> JSONResponse:
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return problem(500, "internal_error", "internal error; the event was logged")
+
+
+async def answer_for(app: FastAPI, request: Request, exc: Exception) -> Response:
+    """The answer the installed handlers give `exc`, for a path served outside the router."""
+    for cls in type(exc).__mro__:
+        handler = app.exception_handlers.get(cls)
+        if handler is not None:
+            answer = handler(request, exc)
+            return await answer if inspect.isawaitable(answer) else answer
+    raise exc
 
 
 def install(app: FastAPI) -> None:

@@ -19,10 +19,76 @@ _DOCS_CSP = (b"content-security-policy",
              b" script-src 'self' 'unsafe-inline' cdn.jsdelivr.net")
 
 
+_SECURITY_NAMES = {k for k, _ in SECURITY_HEADERS}
+
+
+def add_security_headers(headers: list[tuple[bytes, bytes]], *, docs: bool = False) -> None:
+    """Set the security headers in place: ours replace the app's, except its Cache-Control."""
+    headers[:] = [h for h in headers
+                  if h[0].lower() not in _SECURITY_NAMES or h[0].lower() == b"cache-control"]
+    present = {h[0].lower() for h in headers}
+    for key, val in SECURITY_HEADERS:
+        if docs and key == b"content-security-policy":
+            key, val = _DOCS_CSP
+        if key not in present:
+            headers.append((key, val))
+
+
 def _too_large_body(limit: int) -> bytes:
     return json.dumps({"errors": [{"code": "payload_too_large",
                                    "message": f"request body exceeds {limit} bytes"}],
                        "status_code": 413}).encode()
+
+
+class BodyTooLarge(Exception):
+    """The request's body is over the limit (or its Content-Length is not a number)."""
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
+    """The whole body, at most `limit` bytes; None when the client went away.
+
+    Read before any route runs (bodies here are small): a chunked body over the limit gets
+    its 413 at once, instead of failing inside FastAPI's body parsing.
+    """
+    for name, value in scope.get("headers", []):
+        if name == b"content-length" and (not value.isdigit() or int(value) > limit):
+            raise BodyTooLarge()
+    chunks: list[bytes] = []
+    received = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunks.append(message.get("body", b""))
+        received += len(chunks[-1])
+        if received > limit:
+            raise BodyTooLarge()
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that gives `body` once, then whatever the client sends next."""
+    pending: bytes | None = body
+
+    async def replay_receive() -> Message:
+        nonlocal pending
+        if pending is not None:
+            message = {"type": "http.request", "body": pending, "more_body": False}
+            pending = None
+            return message
+        return await receive()
+
+    return replay_receive
+
+
+async def refuse_too_large(send: Send, limit: int) -> None:
+    body = _too_large_body(limit)
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                            *SECURITY_HEADERS]})
+    await send({"type": "http.response.body", "body": body})
 
 
 class LimitsAndHeaders:
@@ -36,57 +102,20 @@ class LimitsAndHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        for name, value in scope.get("headers", []):
-            if name == b"content-length" and (not value.isdigit()
-                                               or int(value) > self.max_body):
-                await self._refuse(send)
-                return
-        # Read the whole body first (it is small): a chunked body over the limit gets its
-        # 413 before any route runs, instead of failing inside FastAPI's body parsing.
-        chunks: list[bytes] = []
-        received = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away
-            chunks.append(message.get("body", b""))
-            received += len(chunks[-1])
-            if received > self.max_body:
-                await self._refuse(send)
-                return
-            if not message.get("more_body", False):
-                break
-        body: bytes | None = b"".join(chunks)
+        try:
+            body = await read_body(scope, receive, self.max_body)
+        except BodyTooLarge:
+            await refuse_too_large(send, self.max_body)
+            return
+        if body is None:
+            return  # the client went away
         docs = scope.get("path", "") in ("/docs", "/redoc")
-
-        async def replay_receive() -> Message:
-            nonlocal body
-            if body is not None:
-                message = {"type": "http.request", "body": body, "more_body": False}
-                body = None
-                return message
-            return await receive()
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [h for h in message.get("headers", [])
-                           if h[0].lower() not in {k for k, _ in SECURITY_HEADERS}
-                           or h[0].lower() == b"cache-control"]
-                present = {h[0].lower() for h in headers}
-                for key, val in SECURITY_HEADERS:
-                    if docs and key == b"content-security-policy":
-                        key, val = _DOCS_CSP
-                    if key not in present:
-                        headers.append((key, val))
+                headers = list(message.get("headers", []))
+                add_security_headers(headers, docs=docs)
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, replay_receive, send_with_headers)
-
-    async def _refuse(self, send: Send) -> None:
-        body = _too_large_body(self.max_body)
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode()),
-                                *SECURITY_HEADERS]})
-        await send({"type": "http.response.body", "body": body})
+        await self.app(scope, replay(body, receive), send_with_headers)

@@ -103,6 +103,12 @@ def _log_config(level: str) -> dict[str, Any]:
     config = copy.deepcopy(LOGGING_CONFIG)
     config["loggers"]["iam"] = {"handlers": ["default"], "level": level.upper(),
                                 "propagate": False}
+    # Audit events are JSON lines as they are, for log shippers: no level prefix, no colour.
+    config["formatters"]["audit"] = {"format": "%(message)s"}
+    config["handlers"]["audit"] = {"formatter": "audit", "class": "logging.StreamHandler",
+                                   "stream": "ext://sys.stderr"}
+    config["loggers"]["iam.audit"] = {"handlers": ["audit"], "level": level.upper(),
+                                      "propagate": False}
     return config
 
 

@@ -1,39 +1,68 @@
-"""`POST /identity/token`: exchange an API key, a password or a refresh token."""
+"""`POST /identity/token`: exchange an API key, a password or a refresh token.
+
+Served ahead of FastAPI's middleware and router (`iam.api.app.RegistryIAM`), like the
+registry's `GET /token`: every CI job and `iam login` starts here. An API key seen in the
+current authorization generation is answered on the event loop; anything needing the
+database (a new key, a password, a refresh token) runs in the thread pool.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Form
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 
-from iam.api.deps import ClientDep, RuntimeDep
-from iam.api.schemas import IdentityToken
+from iam.api.deps import client_of
 from iam.attempts import attempt
+from iam.authcache import NeedsDatabase
 from iam.grants import grant_for
+from iam.runtime import Runtime
 
-router = APIRouter(tags=["identity"])
-
-# No max_length here: an over-long field must be RFC 6749's invalid_request (grants._field),
-# not the admin API's 422. The body itself is capped by the middleware.
-FormField = Annotated[str | None, Form()]
+FIELDS = ("grant_type", "apikey", "username", "password", "refresh_token", "account")
+FORM = "application/x-www-form-urlencoded"
 
 
-@router.post("/identity/token", response_model=IdentityToken,
-             responses={400: {"description": "RFC 6749 error"},
-                        429: {"description": "too many failed attempts; see Retry-After"}})
-def create_identity_token(runtime: RuntimeDep, client: ClientDep, grant_type: FormField = None,
-                          apikey: FormField = None, username: FormField = None,
-                          password: FormField = None, refresh_token: FormField = None,
-                          account: FormField = None) -> JSONResponse:
-    """IBM-style IAM token: `grant_type=urn:ibm:params:oauth:grant-type:apikey&apikey=...`."""
-    form = {k: v for k, v in {"apikey": apikey, "username": username, "password": password,
-                              "refresh_token": refresh_token, "account": account}.items() if v}
-    grant = grant_for(runtime, grant_type)
-    with attempt(runtime, client, action="iam.identity.token", credential=apikey or refresh_token,
-                 username=username, grant_type=grant.GRANT_TYPE) as current:
-        principal, pair = grant.create_token_response(form)
-        current.succeeded(principal)
-    body = IdentityToken(access_token=pair.access_token, refresh_token=pair.refresh_token,
-                         expires_in=pair.expires_in, expiration=pair.expiration)
-    return JSONResponse(body.model_dump(), headers={"Cache-Control": "no-store"})
+async def _form(request: Request) -> dict[str, str]:
+    """The form's non-empty fields (url-encoded, or multipart); anything else is no form,
+    which the grant answers with RFC 6749's invalid_request."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == FORM:
+        body = (await request.body()).decode("utf-8", errors="replace")
+        pairs = parse_qsl(body, keep_blank_values=True)
+    elif content_type == "multipart/form-data":
+        async with request.form(max_files=0, max_fields=len(FIELDS) * 2) as form:
+            pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+    else:
+        return {}
+    found: dict[str, str] = {}
+    for name, value in pairs:
+        if name in FIELDS and value:
+            found.setdefault(name, value)
+    return found
+
+
+async def create_identity_token(request: Request) -> JSONResponse:
+    """IBM-style IAM token: `grant_type=urn:ibm:params:oauth:grant-type:apikey&apikey=...`
+    (also `password` with username/password[/account], and `refresh_token`)."""
+    runtime: Runtime = request.app.state.runtime
+    form = await _form(request)
+    grant = grant_for(runtime, form.get("grant_type"))
+    client = client_of(request)
+
+    def answer(database: bool) -> JSONResponse:
+        with attempt(runtime, client, action="iam.identity.token",
+                     credential=form.get("apikey") or form.get("refresh_token"),
+                     username=form.get("username"), grant_type=grant.GRANT_TYPE) as current:
+            principal, pair = grant.create_token_response(form, database=database)
+            current.succeeded(principal)
+        return JSONResponse({"access_token": pair.access_token,
+                             "refresh_token": pair.refresh_token, "token_type": "Bearer",
+                             "expires_in": pair.expires_in, "expiration": pair.expiration},
+                            headers={"Cache-Control": "no-store"})
+
+    try:
+        return answer(False)
+    except NeedsDatabase:
+        return await run_in_threadpool(answer, True)

@@ -8,15 +8,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 
 from iam import scopes
-from iam.api.deps import ClientDep, RuntimeDep
+from iam.api.deps import ClientDep, RuntimeDep, client_of
+from iam.authcache import NeedsDatabase
 from iam.errors import InvalidInput, RateLimited, Unauthenticated
 from iam.registry_auth import BasicCredentials, parse_basic
-from iam.registry_service import TokenAnswer, TokenRequest, TokenService, UnknownService
+from iam.registry_service import (
+    TokenAnswer,
+    TokenRequest,
+    TokenService,
+    UnknownService,
+)
+from iam.runtime import Runtime
 
 router = APIRouter(tags=["registry"])
 
@@ -68,28 +78,58 @@ def _in_registry_format(public_url: str, answer: Callable[[], JSONResponse]) -> 
         return registry_error(400, "INVALID_REQUEST", exc.message)
 
 
-@router.get("/token", responses={400: {"description": "unknown service or bad scope"},
-                                 401: {"description": "bad credentials"}})
-def read_registry_token(
-    request: Request, runtime: RuntimeDep, client: ClientDep,
-    service: Annotated[str | None, Query(max_length=256)] = None,
-    scope: Annotated[list[str] | None, Query(max_length=4096)] = None,
-    offline_token: Annotated[str | None, Query(max_length=8)] = None,
-    account: Annotated[str | None, Query(max_length=256)] = None,
-    client_id: Annotated[str | None, Query(max_length=256)] = None,
-) -> JSONResponse:
-    """Docker token: HTTP Basic (`iamapikey`, `iambearer` or user), no scope for a login."""
-    def answer() -> JSONResponse:
+QUERY_LIMITS = {"service": 256, "scope": 4096, "offline_token": 8, "account": 256,
+                "client_id": 256}
+
+
+def _query(request: Request) -> TokenRequest:
+    """The GET /token query, checked by hand in one pass (see read_registry_token)."""
+    single: dict[str, str] = {}
+    scope_values: list[str] = []
+    for name, value in parse_qsl(request.scope["query_string"].decode("latin-1"),
+                                 keep_blank_values=True):
+        limit = QUERY_LIMITS.get(name)
+        if limit is None:
+            continue  # docker and others send more; what we do not use we do not judge
+        if len(value) > limit:
+            raise InvalidInput(f"{name} longer than {limit} characters", target=name)
+        if name == "scope":
+            scope_values.append(value)
+        elif name in single:
+            raise InvalidInput(f"{name} given more than once", target=name)
+        else:
+            single[name] = value
+    return TokenRequest(service=single.get("service"),
+                        scopes=scopes.parse_scopes(scope_values),
+                        offline=single.get("offline_token", "").lower() in ("true", "1"),
+                        client=client_of(request))
+
+
+async def read_registry_token(request: Request) -> Response:
+    """GET /token: the Docker token (HTTP Basic: `iamapikey`, `iambearer` or a user; no
+    scope for a login). Query: service, scope (repeated), offline_token, account, client_id.
+
+    Every docker push and pull calls this, so it is served ahead of FastAPI's middleware
+    and router (`iam.api.app.RegistryIAM`) and runs on the event loop: per-parameter
+    validation, eight middleware layers and a thread hop were most of a token's cost
+    (BENCHMARKS.md). A cache hit is answered here; a miss (database read) runs in the
+    thread pool.
+    """
+    runtime: Runtime = request.app.state.runtime
+
+    def answer(database: bool) -> JSONResponse:
         tokens = TokenService(runtime)
-        asked = TokenRequest(service=service, scopes=scopes.parse_scopes(scope or []),
-                             offline=(offline_token or "").lower() in ("true", "1"),
-                             client=client)
+        asked = _query(request)
         credentials = parse_basic(request.headers.get("authorization"))
         if credentials is None:
             return _answer(tokens.anonymous(asked))
-        return _answer(tokens.with_basic(asked, credentials))
+        return _answer(tokens.with_basic(asked, credentials, database=database))
 
-    return _in_registry_format(runtime.settings.public_url, answer)
+    try:
+        return _in_registry_format(runtime.settings.public_url, lambda: answer(False))
+    except NeedsDatabase:
+        return await run_in_threadpool(
+            _in_registry_format, runtime.settings.public_url, lambda: answer(True))
 
 
 @router.post("/token", responses={400: {"description": "unknown service, grant or scope"},
