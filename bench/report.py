@@ -44,8 +44,10 @@ def cpu_ratio(case: dict[str, Any], results: dict[str, Any]) -> float:
 
 
 def _iam(results: dict[str, Any], **match: Any) -> list[dict[str, Any]]:
+    """The service's cases (by default with its cache on, as it runs in production)."""
+    match.setdefault("cache", "on")
     return [c for c in results["cases"] if c["server"] == "iam"
-            and all(c.get(k) == v for k, v in match.items())]
+            and all(c.get(k, "on" if k == "cache" else None) == v for k, v in match.items())]
 
 
 def verdicts(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
@@ -114,6 +116,8 @@ def cases_table(results: dict[str, Any]) -> str:
     for c in results["cases"]:
         endpoint = {"token": "GET /token", "identity": "POST /identity/token",
                     "healthz": "GET /healthz"}[c["mode"]]
+        if c.get("cache") == "off":
+            endpoint += " (cache off)"
         server = f"ceiling (before {c['when']})" if c["server"] == "ceiling" else "iam serve"
         rows.append(
             f"| {server} | {c.get('db', '-')} | {c.get('n', '-'):,} | {c.get('workers', 1)} "
@@ -153,7 +157,8 @@ def generated(results: dict[str, Any]) -> str:
 
 Command: `{results['command']}` at commit {m.get('commit', '?')} — took
 {results['duration_s'] // 60} min {results['duration_s'] % 60} s
-({results['per_case_s']:g} s per load case, 2 s warm-up).
+({results['per_case_s']:g} s per load case, after a warm-up: one request per sampled key,
+then 2 s of load).
 
 Machine: {m['cpu']}, {m['memory']}; {m['os']}; Python {m['python']}; {m['packages']};
 {m['wrk']}; {m['postgresql']}; {m['registry']}; {m['skopeo']}.

@@ -21,7 +21,7 @@ from typing import Any
 
 from bench import report
 from bench.checks import check_grants
-from bench.load import run_wrk
+from bench.load import run_wrk, warm_every_key
 from bench.seed import Seeded, drop_pg_database, pg_database_name, seed
 from bench.servers import Server, start_ceiling, start_iam
 
@@ -39,6 +39,7 @@ class Options:
     warmup: float
     e2e_rounds: int
     write: bool
+    cache_off: bool
     command: str
     cases: list[dict[str, Any]] = field(default_factory=list)
 
@@ -54,23 +55,29 @@ def parse(argv: list[str] | None = None) -> Options:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per case")
     parser.add_argument("--e2e-rounds", type=int, default=5)
     parser.add_argument("--no-e2e", action="store_true")
+    parser.add_argument("--no-cache-off", action="store_true",
+                        help="skip the token cases with the cache turned off")
     parser.add_argument("--no-write", action="store_true", help="leave BENCHMARKS.md alone")
     args = parser.parse_args(argv)
     given = sys.argv[1:] if argv is None else argv
     command = "make bench" if not given else "python -m bench.run " + " ".join(given)
     if args.quick:
         return Options(ns=[10], dbs=["sqlite"], workers=[1], connections=[16], duration=2,
-                       warmup=1, e2e_rounds=0, write=False, command=command)
+                       warmup=1, e2e_rounds=0, write=False, cache_off=False,
+                       command=command)
     return Options(ns=[int(x) for x in args.n.split(",")], dbs=args.dbs.split(","),
                    workers=[int(x) for x in args.workers.split(",")],
                    connections=[int(x) for x in args.connections.split(",")],
                    duration=args.duration, warmup=2.0,
                    e2e_rounds=0 if args.no_e2e else args.e2e_rounds,
-                   write=not args.no_write, command=command)
+                   write=not args.no_write, cache_off=not args.no_cache_off,
+                   command=command)
 
 
 def measure(opts: Options, target: Server, keys: Path, mode: str, **labels: Any) -> None:
-    """Warm up, then one wrk run per connection count; record each as a case."""
+    """Warm up (every key once, then wrk), then one wrk run per connection count; record
+    each as a case."""
+    warm_every_key(target.url, keys_file=keys, mode=mode)
     run_wrk(target.url, keys_file=keys, mode=mode, connections=opts.connections[0],
             duration=opts.warmup)
     for conns in opts.connections:
@@ -106,12 +113,32 @@ def run_service(opts: Options, seeded: Seeded, workers: int, log_dir: Path) -> N
     try:
         check_grants(server.url, seeded.keys_file)
         labels = {"server": "iam", "db": seeded.backend, "n": seeded.n, "workers": workers,
-                  "when": f"{seeded.backend}-n{seeded.n}"}
+                  "when": f"{seeded.backend}-n{seeded.n}", "cache": "on"}
         measure(opts, server, seeded.keys_file, "token", **labels)
         if workers == 1:
             measure(opts, server, seeded.keys_file, "identity", **labels)
             measure(opts, server, seeded.keys_file, "healthz", **labels)
         check_grants(server.url, seeded.keys_file)
+        rss = round(server.peak_rss_mb(), 1)
+    finally:
+        server.stop()
+    for case in opts.cases[first:]:
+        case["peak_rss_mb"] = rss
+    if workers == 1 and opts.cache_off:
+        run_cache_off(opts, seeded, log_dir)
+
+
+def run_cache_off(opts: Options, seeded: Seeded, log_dir: Path) -> None:
+    """The token path with its cache off (IAM_AUTHZ_CACHE_ENTRIES=0): what every request
+    would cost without it, and what a key's first request costs."""
+    print(f"iam serve: {seeded.backend} N={seeded.n} workers=1, cache off", flush=True)
+    server = start_iam(seeded, workers=1, extra_env={"IAM_AUTHZ_CACHE_ENTRIES": "0"},
+                       log=log_dir / f"iam-{seeded.backend}-{seeded.n}-nocache.log")
+    first = len(opts.cases)
+    try:
+        check_grants(server.url, seeded.keys_file)
+        measure(opts, server, seeded.keys_file, "token", server="iam", db=seeded.backend,
+                n=seeded.n, workers=1, when=f"{seeded.backend}-n{seeded.n}", cache="off")
         rss = round(server.peak_rss_mb(), 1)
     finally:
         server.stop()
