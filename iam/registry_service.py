@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from iam import access_tokens, authn, registry_auth, registry_token
+from iam import access_tokens, apikeys, registry_auth, registry_token
 from iam.attempts import Client, attempt
 from iam.authcache import AuthCache, SessionFor, lazy_session
 from iam.authn import Principal
@@ -114,7 +114,8 @@ class TokenService:
         memo_key = None
         if credentials.username == APIKEY_USER:
             def memo_key() -> str:
-                return authn.api_key_digest(rt.secret, credentials.password)
+                # No shape check first: a digest found among the decisions was a good key's.
+                return apikeys.digest(credentials.password, rt.secret)
         return self._grant(
             request, registry, lambda session: registry_auth.authenticate_basic(
                 session, settings=rt.settings, keyring=rt.keyring, secret=rt.secret,

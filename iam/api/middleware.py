@@ -24,6 +24,10 @@ _SECURITY_NAMES = {k for k, _ in SECURITY_HEADERS}
 
 def add_security_headers(headers: list[tuple[bytes, bytes]], *, docs: bool = False) -> None:
     """Set the security headers in place: ours replace the app's, except its Cache-Control."""
+    names = {h[0].lower() for h in headers}
+    if not docs and not (names & _SECURITY_NAMES) - {b"cache-control"}:  # the usual case
+        headers.extend(h for h in SECURITY_HEADERS if h[0] not in names)
+        return
     headers[:] = [h for h in headers
                   if h[0].lower() not in _SECURITY_NAMES or h[0].lower() == b"cache-control"]
     present = {h[0].lower() for h in headers}
