@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -91,9 +92,37 @@ def serve(
         fail(exc.message)
     typer.echo(f"registry-iam serving on http://{host}:{port} "
                f"(database {settings.db_url.split('://')[0]}, {workers} worker(s))", err=True)
-    uvicorn.run("iam.api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                access_log=access_log, log_level=settings.log_level, timeout_graceful_shutdown=20,
-                server_header=False, log_config=_log_config(settings.log_level))
+    config = uvicorn.Config("iam.api.app:create_app", factory=True, host=host, port=port,
+                            workers=workers, access_log=access_log,
+                            log_level=settings.log_level, timeout_graceful_shutdown=20,
+                            server_header=False, log_config=_log_config(settings.log_level))
+    from uvicorn.supervisors import Multiprocess
+
+    server = uvicorn.Server(config)
+    try:
+        if workers == 1:
+            server.run()
+        else:
+            Multiprocess(config, sockets=[tcp_listener(config.bind_socket())]).run()
+    except KeyboardInterrupt:
+        pass
+    if workers == 1 and not server.started:
+        raise typer.Exit(3)  # as uvicorn.run: the app could not start
+
+
+def tcp_listener(sock: socket.socket) -> socket.socket:
+    """The same listening socket, declared as TCP (uvicorn#3149).
+
+    uvicorn binds the socket it hands to `--workers` processes with `proto` 0; accepted
+    connections inherit it, and asyncio sets TCP_NODELAY only on `IPPROTO_TCP` sockets. Left
+    so, Nagle's algorithm meets the client's delayed ACK and every keep-alive request after
+    the first waits ~40 ms (measured: 44 ms per token at any load with 2 workers).
+    """
+    if sock.family not in (socket.AF_INET, socket.AF_INET6) or sock.proto == socket.IPPROTO_TCP:
+        return sock
+    tcp = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
+    tcp.set_inheritable(True)
+    return tcp
 
 
 def _log_config(level: str) -> dict[str, Any]:
