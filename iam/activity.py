@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +38,7 @@ def _flush_statement() -> Any:
 
 
 _FLUSH = _flush_statement()
+CHUNK = 200  # keys per statement: a flush of thousands in one go held up the event loop
 
 
 class ActivityRecorder:
@@ -58,10 +60,12 @@ class ActivityRecorder:
         if not pending:
             return 0
         try:
+            params = [{"key_id": key_id, "count": count, "last": last}
+                      for key_id, (count, last) in pending.items()]
             with write_session(self._engine) as session:
-                session.connection().execute(_FLUSH, [
-                    {"key_id": key_id, "count": count, "last": last}
-                    for key_id, (count, last) in pending.items()])
+                for start in range(0, len(params), CHUNK):
+                    session.connection().execute(_FLUSH, params[start:start + CHUNK])
+                    time.sleep(0)  # let the event loop take the interpreter between chunks
         except SQLAlchemyError as exc:
             log.warning("could not record key activity (%s); will retry", type(exc).__name__)
             with self._lock:  # put the counts back, merged with anything newer

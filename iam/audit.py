@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,6 +32,9 @@ log = logging.getLogger("iam.audit")
 AUDIT_TABLE: Table = AuditEvent.__table__  # type: ignore[attr-defined]
 FLUSH_INTERVAL_S = 0.5
 MAX_QUEUE = 100_000
+#: Events handled between two yields of the interpreter lock: a batch of thousands built
+#: in one go held up every request in flight for its whole duration (p99).
+CHUNK = 100
 _MAX_TEXT = 256
 
 
@@ -85,9 +89,17 @@ class AuditTrail:
         with self._lock:
             recorded, self._recorded = self._recorded, []
         if recorded:
-            rows = [event.row() for event in recorded]
-            if log.isEnabledFor(logging.INFO):
-                log.info("\n".join(log_line(row) for row in rows))
+            rows = []
+            lines = []
+            logged = log.isEnabledFor(logging.INFO)
+            for start in range(0, len(recorded), CHUNK):
+                for event in recorded[start:start + CHUNK]:
+                    rows.append(event.row())
+                    if logged:
+                        lines.append(log_line(rows[-1]))
+                time.sleep(0)  # let the event loop take the interpreter between chunks
+            if lines:
+                log.info("\n".join(lines))
             with self._lock:
                 if len(self._queue) + len(rows) > MAX_QUEUE:
                     log.error("audit queue over %d; the database is not keeping up", MAX_QUEUE)
@@ -99,7 +111,9 @@ class AuditTrail:
         try:
             with write_session(self._engine) as session:
                 # Core executemany: the ORM's bulk-insert bookkeeping cost more than the write.
-                session.execute(insert(AUDIT_TABLE), batch)
+                for start in range(0, len(batch), CHUNK):
+                    session.execute(insert(AUDIT_TABLE), batch[start:start + CHUNK])
+                    time.sleep(0)
         except SQLAlchemyError as exc:
             log.warning("could not write %d audit events (%s); will retry", len(batch),
                         type(exc).__name__)
