@@ -103,3 +103,18 @@ def test_access_group_policy_through_the_cli(server: Server, owner_api: httpx.Cl
     no = server.cli("access-check", member, "container-registry.image.push", "--namespace",
                     "team-g", "--repository", "api", "--output", "json").json()
     assert not no["allowed"] and "web-*" in no["reason"]
+
+
+def test_policy_delete_refuses_another_identitys_policy(server: Server,
+                                                         owner_api: httpx.Client) -> None:
+    """`service-policy-delete A <a policy of B>` deletes nothing (a copied id is a common
+    slip); with the right subject the policy goes."""
+    first, _ = new_robot(owner_api, "first-robot")
+    second, _ = new_robot(owner_api, "second-robot")
+    policy = server.cli("service-policy-create", second, "--roles", "Reader",
+                        "--service-name", "container-registry", "--output", "json").json()
+    refused = server.cli("service-policy-delete", first, policy["id"], "-f", check=False)
+    assert refused.code == 1 and "not a policy of" in refused.stderr
+    assert owner_api.get(f"/v1/policies/{policy['id']}").status_code == 200
+    server.cli("service-policy-delete", second, policy["id"], "-f")
+    assert owner_api.get(f"/v1/policies/{policy['id']}").status_code == 404

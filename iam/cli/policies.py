@@ -109,7 +109,13 @@ def _create_policy(subject: dict[str, str], roles: str, service_name: str,
     emit(api.post("/v1/policies", body), output, POLICY_COLUMNS)
 
 
-def _delete_policy(api: Api, policy_id: str, force: bool) -> None:
+def _delete_policy(api: Api, policy_id: str, force: bool, subject: dict[str, str]) -> None:
+    """Delete the policy only if it is the named subject's: a policy id copied from another
+    identity's listing must not delete that identity's access."""
+    found = api.get(f"/v1/policies/{policy_id}")
+    if found.get("subject") != subject:
+        fail(f"policy {policy_id} is not a policy of {next(iter(subject.values()))}; "
+             "nothing was deleted")
     _confirm(f"policy {policy_id}", force)
     api.delete(f"/v1/policies/{policy_id}")
     typer.echo(f"Policy {policy_id} deleted")
@@ -138,8 +144,7 @@ def service_policies(service_id: str, output: OutputOpt = Format.table) -> None:
 def service_policy_delete(service_id: str, policy_id: str, force: Force = False) -> None:
     """Delete a policy of a service ID."""
     api = Api()
-    _service_id(api, service_id)
-    _delete_policy(api, policy_id, force)
+    _delete_policy(api, policy_id, force, {"iam_id": _service_id(api, service_id)})
 
 
 @app.command("user-policy-create")
@@ -164,8 +169,7 @@ def user_policies(user: str, output: OutputOpt = Format.table) -> None:
 def user_policy_delete(user: str, policy_id: str, force: Force = False) -> None:
     """Delete a policy of a user."""
     api = Api()
-    _user(api, user)
-    _delete_policy(api, policy_id, force)
+    _delete_policy(api, policy_id, force, {"iam_id": _user(api, user)})
 
 
 # --- access groups -------------------------------------------------------------------------
@@ -268,8 +272,7 @@ def access_group_policies(group: str, output: OutputOpt = Format.table) -> None:
 def access_group_policy_delete(group: str, policy_id: str, force: Force = False) -> None:
     """Delete a policy of an access group."""
     api = Api()
-    _group(api, group)
-    _delete_policy(api, policy_id, force)
+    _delete_policy(api, policy_id, force, {"access_group_id": _group(api, group)})
 
 
 # --- explain -------------------------------------------------------------------------------
