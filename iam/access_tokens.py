@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlmodel import Session
-
-from iam import authn
+from iam.authcache import AuthCache, SessionFor, principal_of_claims
 from iam.authn import Principal
 from iam.config import Settings
 from iam.errors import Unauthenticated
@@ -79,7 +77,8 @@ def verify_refresh(settings: Settings, keyring: Keyring, token: str) -> dict[str
     return _verify(keyring, token, audience=settings.refresh_audience, issuer=settings.issuer)
 
 
-def principal_of_refresh(session: Session, settings: Settings, keyring: Keyring,
-                         token: str) -> Principal:
-    """The principal behind a refresh token, re-checked: its key or user must still be good."""
-    return authn.principal_from_claims(session, verify_refresh(settings, keyring, token))
+def principal_of_refresh(session: SessionFor, settings: Settings, keyring: Keyring, token: str,
+                         cache: AuthCache | None = None) -> Principal:
+    """The principal behind a refresh token, re-checked: its key or user must still be good
+    (the signature and expiry every time; the key or user through the cache)."""
+    return principal_of_claims(session, verify_refresh(settings, keyring, token), cache)

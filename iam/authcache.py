@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -191,4 +191,21 @@ def principal_of_key(session: SessionFor, *, secret: bytes, value: str,
     generation = cache.generation  # before reading
     principal = authn.principal_of_digest(session(), digest)
     cache.put(cache.principals, generation, digest, principal, principal.expires_at)
+    return principal
+
+
+def principal_of_claims(session: SessionFor, claims: dict[str, Any],
+                        cache: AuthCache | None) -> Principal:
+    """`authn.principal_from_claims` (is the key or user behind a verified token still
+    good?), from the cache when this generation has already checked the same facts."""
+    if cache is None:
+        return authn.principal_from_claims(session(), claims)
+    key = "claims:" + "\x1f".join(str(claims.get(name, "")) for name in
+                                   ("sub", "apikey_id", "pwd", "account"))
+    found = cache.principal(key)
+    if found is not None:
+        return found
+    generation = cache.generation  # before reading
+    principal = authn.principal_from_claims(session(), claims)
+    cache.put(cache.principals, generation, key, principal, principal.expires_at)
     return principal

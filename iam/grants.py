@@ -76,9 +76,10 @@ class RefreshTokenGrant(Grant):
     GRANT_TYPE = "refresh_token"
 
     def authenticate(self, session: SessionFor, form: Mapping[str, str]) -> Principal:
-        return access_tokens.principal_of_refresh(session(), self.runtime.settings,
+        return access_tokens.principal_of_refresh(session, self.runtime.settings,
                                                   self.runtime.keyring,
-                                                  _field(form, "refresh_token"))
+                                                  _field(form, "refresh_token"),
+                                                  self.runtime.authcache)
 
 
 GRANTS: dict[str, type[Grant]] = {

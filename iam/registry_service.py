@@ -124,13 +124,15 @@ class TokenService:
             username=None if secret_like else credentials.username, database=database,
             memo_key=memo_key)
 
-    def with_refresh_token(self, request: TokenRequest, refresh_token: str) -> TokenAnswer:
+    def with_refresh_token(self, request: TokenRequest, refresh_token: str, *,
+                           database: bool = True) -> TokenAnswer:
+        """docker's grant after `docker login`; `database=False` as for with_basic."""
         registry = self.registry(request.service)
         rt = self.runtime
         answer = self._grant(
             request, registry, lambda session: access_tokens.principal_of_refresh(
-                session(), rt.settings, rt.keyring, refresh_token),
-            credential=refresh_token, username=None)
+                session, rt.settings, rt.keyring, refresh_token, rt.authcache),
+            credential=refresh_token, username=None, database=database)
         return TokenAnswer(answer.token)  # the client keeps the refresh token it has
 
     def _grant(self, request: TokenRequest, registry: Registry, authenticate: _Authenticate,

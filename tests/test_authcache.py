@@ -209,3 +209,21 @@ def test_api_key_trigger_watches_every_column_but_the_activity_ones() -> None:
     spec.loader.exec_module(migration)
     columns = {c.name for c in ApiKey.__table__.columns}  # type: ignore[attr-defined]
     assert set(migration.API_KEY_COLUMNS) == columns - set(migration.ACTIVITY_COLUMNS)
+
+
+def test_refresh_grant_of_a_key_disabled_elsewhere_is_refused_within_the_bound(
+        client: TestClient, replica: TestClient, admin: dict[str, str]) -> None:
+    """docker's POST /token after `docker login`: the key behind the refresh token is
+    re-checked through the cache, so its revocation reaches this process within the bound."""
+    _, key_id, key = service_id_key(client, admin, "docker-robot")
+    refresh = client.get("/token", params={"service": US, "offline_token": "true"},
+                         headers=basic("iamapikey", key)).json()["refresh_token"]
+    form = {"grant_type": "refresh_token", "refresh_token": refresh, "service": US,
+            "client_id": "docker", "scope": PUSH}
+    for _ in range(2):  # the second answer comes from the cache
+        assert client.post("/token", data=form).status_code == 200
+    assert replica.post(f"/v1/apikeys/{key_id}/disable", headers=admin).status_code == 200
+    deadline = time.monotonic() + REVOCATION_BOUND_S
+    while client.post("/token", data=form).status_code == 200 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert client.post("/token", data=form).status_code == 401

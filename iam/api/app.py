@@ -50,14 +50,16 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 class RegistryIAM(FastAPI):
-    """The FastAPI app, with the two token endpoints (`GET /token`: every docker pull and
-    push; `POST /identity/token`: every CLI and CI login) served ahead of its middleware
+    """The FastAPI app, with the token endpoints (`GET /token`, `POST /token`: every docker
+    or skopeo pull and push; `POST /identity/token`: every CLI and CI login) served ahead of
+    its middleware
     and router, with the same body limit, security headers and error mapping by direct
     calls. Eight middleware layers, per-parameter validation and a thread hop were most of
     a token's cost (BENCHMARKS.md); the admin API keeps all of them."""
 
     HOT: ClassVar[dict[tuple[str, str], Endpoint]] = {
         ("GET", "/token"): registry_routes.read_registry_token,
+        ("POST", "/token"): registry_routes.create_registry_token,
         ("POST", "/identity/token"): identity_token.create_identity_token,
     }
 

@@ -32,29 +32,49 @@ def _query(name: str, max_length: int, description: str, *, many: bool = False
             "description": description}
 
 
-REGISTRY_TOKEN = {"get": {
-    "tags": ["registry"], "operationId": "read_registry_token",
-    "summary": "Docker token",
-    "description": "The Docker token protocol: HTTP Basic with `iamapikey` and an API key, "
-                   "`iambearer` and an access token, or a user and password; no scope for a "
-                   "login. Every requested scope is in the answer, with no actions when "
-                   "nothing is granted.",
-    "parameters": [
-        _query("service", 256, "the registry's `service` (required)"),
-        _query("scope", 4096, "`repository:<namespace>/<name>:pull,push`...", many=True),
-        _query("offline_token", 8, "`true`: also return a refresh token"),
-        _query("account", 256, "ignored (docker sends the user name)"),
-        _query("client_id", 256, "ignored (the client's name)"),
-    ],
-    "responses": {
-        "200": _json(_REGISTRY_TOKEN, "a signed registry token"),
-        "400": _json(_REGISTRY_ERROR, "unknown service or bad scope"),
-        "401": _json(_REGISTRY_ERROR, "bad credentials (the same answer whatever the cause)"),
-        "413": {"description": "body too large"},
-        "429": _json(_REGISTRY_ERROR, "too many failed attempts; see Retry-After"),
-        "503": {"description": "database down"},
+_TOKEN_RESPONSES: dict[str, Any] = {
+    "200": _json(_REGISTRY_TOKEN, "a signed registry token"),
+    "400": _json(_REGISTRY_ERROR, "unknown service or grant, or bad scope"),
+    "401": _json(_REGISTRY_ERROR, "bad credentials (the same answer whatever the cause)"),
+    "413": {"description": "body too large"},
+    "429": _json(_REGISTRY_ERROR, "too many failed attempts; see Retry-After"),
+    "503": {"description": "database down"},
+}
+_TOKEN_FORM = ("grant_type", "refresh_token", "username", "password", "access_type", "service",
+               "client_id")
+
+REGISTRY_TOKEN: dict[str, Any] = {
+    "get": {
+        "tags": ["registry"], "operationId": "read_registry_token",
+        "summary": "Docker token",
+        "description": "The Docker token protocol: HTTP Basic with `iamapikey` and an API key, "
+                       "`iambearer` and an access token, or a user and password; no scope for "
+                       "a login. Every requested scope is in the answer, with no actions when "
+                       "nothing is granted.",
+        "parameters": [
+            _query("service", 256, "the registry's `service` (required)"),
+            _query("scope", 4096, "`repository:<namespace>/<name>:pull,push`...", many=True),
+            _query("offline_token", 8, "`true`: also return a refresh token"),
+            _query("account", 256, "ignored (docker sends the user name)"),
+            _query("client_id", 256, "ignored (the client's name)"),
+        ],
+        "responses": _TOKEN_RESPONSES,
     },
-}}
+    "post": {
+        "tags": ["registry"], "operationId": "create_registry_token",
+        "summary": "Docker token, OAuth2 form",
+        "description": "What docker sends after `docker login`: `grant_type=refresh_token` "
+                       "with the refresh token the login returned, or `grant_type=password` "
+                       "(with `access_type=offline` for a refresh token); `service`, `scope` "
+                       "repeated or space-separated.",
+        "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {
+            "schema": {"type": "object", "properties": {
+                **{f: {"type": "string", "maxLength": 8192} for f in _TOKEN_FORM},
+                "scope": {"type": "array",
+                          "items": {"type": "string", "maxLength": 8192}}}}}}},
+        "responses": _TOKEN_RESPONSES,
+    },
+}
 
 _FORM_FIELDS = ("grant_type", "apikey", "username", "password", "refresh_token", "account")
 IDENTITY_TOKEN = {"post": {

@@ -8,36 +8,24 @@ database (a new key, a password, a refresh token) runs in the thread pool.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
-
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from iam.api.deps import client_of
+from iam.api.forms import form_pairs
 from iam.attempts import attempt
 from iam.authcache import NeedsDatabase
 from iam.grants import grant_for
 from iam.runtime import Runtime
 
 FIELDS = ("grant_type", "apikey", "username", "password", "refresh_token", "account")
-FORM = "application/x-www-form-urlencoded"
 
 
 async def _form(request: Request) -> dict[str, str]:
-    """The form's non-empty fields (url-encoded, or multipart); anything else is no form,
-    which the grant answers with RFC 6749's invalid_request."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type == FORM:
-        body = (await request.body()).decode("utf-8", errors="replace")
-        pairs = parse_qsl(body, keep_blank_values=True)
-    elif content_type == "multipart/form-data":
-        async with request.form(max_files=0, max_fields=len(FIELDS) * 2) as form:
-            pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
-    else:
-        return {}
+    """The form's first non-empty value of each known field."""
     found: dict[str, str] = {}
-    for name, value in pairs:
+    for name, value in await form_pairs(request):
         if name in FIELDS and value:
             found.setdefault(name, value)
     return found

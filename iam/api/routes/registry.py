@@ -7,16 +7,17 @@ Errors here speak the registry's JSON format, not the admin API's: docker prints
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from iam import scopes
-from iam.api.deps import ClientDep, RuntimeDep, client_of
+from iam.api.deps import RuntimeDep, client_of
+from iam.api.forms import form_pairs
 from iam.authcache import NeedsDatabase
 from iam.errors import InvalidInput, RateLimited, Unauthenticated
 from iam.registry_auth import BasicCredentials, parse_basic
@@ -31,7 +32,6 @@ from iam.runtime import Runtime
 router = APIRouter(tags=["registry"])
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-FormField = Annotated[str | None, Form(max_length=8192)]
 
 
 def registry_error(status: int, code: str, message: str, headers: dict[str, str] | None = None,
@@ -132,23 +132,40 @@ async def read_registry_token(request: Request) -> Response:
             _in_registry_format, runtime.settings.public_url, lambda: answer(True))
 
 
-@router.post("/token", responses={400: {"description": "unknown service, grant or scope"},
-                                  401: {"description": "bad credentials"}})
-def create_registry_token(
-    runtime: RuntimeDep, client: ClientDep, grant_type: FormField = None,
-    service: FormField = None, scope: Annotated[list[str] | None, Form()] = None,
-    username: FormField = None, password: FormField = None, refresh_token: FormField = None,
-    client_id: FormField = None, access_type: FormField = None,
-) -> JSONResponse:
-    """OAuth2 form: `grant_type=password` (with `access_type=offline`) or `refresh_token`."""
-    def answer() -> JSONResponse:
+FORM_LIMIT = 8192  # per field of the POST form
+
+
+async def create_registry_token(request: Request) -> Response:
+    """POST /token, the OAuth2 form docker uses after `docker login`: `grant_type=
+    refresh_token` (with the refresh token that login returned) or `grant_type=password`
+    (with `access_type=offline` for a refresh token); `service`, `scope` (repeated or
+    space-separated), `client_id`. Served like GET /token: cache hits on the event loop."""
+    runtime: Runtime = request.app.state.runtime
+    fields: dict[str, str] = {}
+    scope_values: list[str] = []
+    for name, value in await form_pairs(request):
+        if len(value) > FORM_LIMIT:
+            return registry_error(400, "INVALID_REQUEST",
+                                  f"{name[:40]} longer than {FORM_LIMIT} characters")
+        if name == "scope":
+            scope_values.append(value)
+        elif value:
+            fields.setdefault(name, value)
+    grant_type = fields.get("grant_type")
+    client = client_of(request)
+
+    def answer(database: bool) -> JSONResponse:
         tokens = TokenService(runtime)
-        asked = TokenRequest(service=service, scopes=scopes.parse_scopes(scope or []),
-                             offline=access_type == "offline", client=client)
-        if grant_type == "refresh_token" and refresh_token:
-            return _answer(tokens.with_refresh_token(asked, refresh_token))
-        if grant_type == "password" and username and password:
-            return _answer(tokens.with_basic(asked, BasicCredentials(username, password)))
+        asked = TokenRequest(service=fields.get("service"),
+                             scopes=scopes.parse_scopes(scope_values),
+                             offline=fields.get("access_type") == "offline", client=client)
+        if grant_type == "refresh_token" and "refresh_token" in fields:
+            return _answer(tokens.with_refresh_token(asked, fields["refresh_token"],
+                                                     database=database))
+        if grant_type == "password" and "username" in fields and "password" in fields:
+            return _answer(tokens.with_basic(
+                asked, BasicCredentials(fields["username"], fields["password"]),
+                database=database))
         if grant_type in ("refresh_token", "password"):
             return registry_error(400, "INVALID_REQUEST",
                                   f"grant_type={grant_type} needs "
@@ -158,7 +175,11 @@ def create_registry_token(
                               f"unsupported grant_type {str(grant_type)[:40]!r}; "
                               "use password or refresh_token")
 
-    return _in_registry_format(runtime.settings.public_url, answer)
+    try:
+        return _in_registry_format(runtime.settings.public_url, lambda: answer(False))
+    except NeedsDatabase:
+        return await run_in_threadpool(
+            _in_registry_format, runtime.settings.public_url, lambda: answer(True))
 
 
 @router.get("/.well-known/jwks.json")
