@@ -179,33 +179,30 @@ class AuthCache:
         self._set(None)
 
 
+def _principal(cache: AuthCache | None, key: str, read: Callable[[], Principal]) -> Principal:
+    """`read()`'s principal, kept under `key` until the generation or the key's expiry ends."""
+    if cache is None:
+        return read()
+    found = cache.principal(key)
+    if found is not None:
+        return found
+    generation = cache.generation  # before reading
+    principal = read()
+    cache.put(cache.principals, generation, key, principal, principal.expires_at)
+    return principal
+
+
 def principal_of_key(session: SessionFor, *, secret: bytes, value: str,
                      cache: AuthCache | None) -> Principal:
     """The API key's principal, from the cache when this generation has already read it."""
     digest = authn.api_key_digest(secret, value)
-    if cache is None:
-        return authn.principal_of_digest(session(), digest)
-    found = cache.principal(digest)
-    if found is not None:
-        return found
-    generation = cache.generation  # before reading
-    principal = authn.principal_of_digest(session(), digest)
-    cache.put(cache.principals, generation, digest, principal, principal.expires_at)
-    return principal
+    return _principal(cache, digest, lambda: authn.principal_of_digest(session(), digest))
 
 
 def principal_of_claims(session: SessionFor, claims: dict[str, Any],
                         cache: AuthCache | None) -> Principal:
     """`authn.principal_from_claims` (is the key or user behind a verified token still
     good?), from the cache when this generation has already checked the same facts."""
-    if cache is None:
-        return authn.principal_from_claims(session(), claims)
     key = "claims:" + "\x1f".join(str(claims.get(name, "")) for name in
                                    ("sub", "apikey_id", "pwd", "account"))
-    found = cache.principal(key)
-    if found is not None:
-        return found
-    generation = cache.generation  # before reading
-    principal = authn.principal_from_claims(session(), claims)
-    cache.put(cache.principals, generation, key, principal, principal.expires_at)
-    return principal
+    return _principal(cache, key, lambda: authn.principal_from_claims(session(), claims))
