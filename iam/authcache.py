@@ -107,7 +107,7 @@ class AuthCache:
         self._engine = engine
         self.principals: _Memo[str, Principal] = _Memo(max_entries)
         self.held: _Memo[tuple[str, ...], frozenset[str]] = _Memo(max_entries)
-        self.decisions: _Memo[tuple[object, ...], object] = _Memo(max_entries)
+        self.decisions: _Memo[tuple[object, ...], Any] = _Memo(max_entries)  # Decision
         #: the last generation read from the database; None = unknown, the cache is off
         self.generation: int | None = None
         self._ticker = Periodic("iam-authcache", poll_seconds, self.refresh)
@@ -115,29 +115,18 @@ class AuthCache:
 
     # -- the token path --------------------------------------------------------------------
 
-    def get(self, memo: _Memo[K, V], key: K) -> V | None:
-        generation = self.generation
-        return None if generation is None else memo.get(key, generation)
-
-    @staticmethod
-    def put(memo: _Memo[K, V], generation: int | None, key: K, value: V,
-            expires_at: datetime | None = None) -> None:
-        """Keep what was read after seeing `generation` (take it *before* reading)."""
+    def through(self, memo: _Memo[K, V], key: K, read: Callable[[], V],
+                expires_at: Callable[[V], datetime | None] = lambda _: None) -> V:
+        """`read()`'s value for `key`, kept in `memo` while the generation it was read at
+        lasts (and until `expires_at(value)`, if any)."""
+        generation = self.generation  # taken before reading: no entry is newer than its tag
         if generation is not None:
-            memo.put(key, generation, value, expires_at)
-
-    def principal(self, digest: str) -> Principal | None:
-        return self.get(self.principals, digest)
-
-    def held_actions(self, key: tuple[str, ...],
-                     read: Callable[[], frozenset[str]]) -> frozenset[str]:
-        generation = self.generation
-        if generation is not None:
-            found = self.held.get(key, generation)
+            found = memo.get(key, generation)
             if found is not None:
                 return found
         value = read()
-        self.put(self.held, generation, key, value)
+        if generation is not None:
+            memo.put(key, generation, value, expires_at(value))
         return value
 
     # -- the generation ----------------------------------------------------------------------
@@ -183,13 +172,7 @@ def _principal(cache: AuthCache | None, key: str, read: Callable[[], Principal])
     """`read()`'s principal, kept under `key` until the generation or the key's expiry ends."""
     if cache is None:
         return read()
-    found = cache.principal(key)
-    if found is not None:
-        return found
-    generation = cache.generation  # before reading
-    principal = read()
-    cache.put(cache.principals, generation, key, principal, principal.expires_at)
-    return principal
+    return cache.through(cache.principals, key, read, lambda p: p.expires_at)
 
 
 def principal_of_key(session: SessionFor, *, secret: bytes, value: str,

@@ -78,7 +78,7 @@ def held_actions(session: SessionFor, principal: Principal, region: str,
         # Keyed by everything the evaluation reads of the principal: no entry answers another.
         key = (principal.iam_id, principal.account_id, "owner" if principal.is_owner else "",
                region, namespace, repository)
-        return cache.held_actions(key, read)
+        return cache.through(cache.held, key, read)
 
     return held
 
@@ -158,22 +158,22 @@ class TokenService:
         """Who is asking and what they get; a repeated request (same key digest, registry
         and scopes) is answered from the cache while the authorization data is unchanged."""
         cache = self.runtime.authcache
-        key: tuple[object, ...] | None = None
-        if memo_key is not None:
-            key = (memo_key(), registry.service, *request.scopes)
-            found = cache.get(cache.decisions, key)
-            if isinstance(found, Decision):
-                return found
-        generation = cache.generation  # before reading
-        with lazy_session(self.runtime.read, database) as session:
-            principal = authenticate(session)
-            access = access_entries(
-                request.scopes, held=held_actions(session, principal, registry.region, cache),
-                operator=principal.iam_id in self.runtime.settings.registry_operators)
-        decision = Decision(principal, access, [
-            f"{a['type']}:{a['name']}:{','.join(a['actions'])}" for a in access])
-        if key is not None:
-            cache.put(cache.decisions, generation, key, decision, principal.expires_at)
+
+        def decide() -> Decision:
+            with lazy_session(self.runtime.read, database) as session:
+                principal = authenticate(session)
+                access = access_entries(
+                    request.scopes,
+                    held=held_actions(session, principal, registry.region, cache),
+                    operator=principal.iam_id in self.runtime.settings.registry_operators)
+            return Decision(principal, access, [
+                f"{a['type']}:{a['name']}:{','.join(a['actions'])}" for a in access])
+
+        if memo_key is None:
+            return decide()
+        decision: Decision = cache.through(
+            cache.decisions, (memo_key(), registry.service, *request.scopes), decide,
+            lambda d: d.principal.expires_at)
         return decision
 
     def _sign(self, registry: Registry, subject: str, access: list[dict[str, Any]]
