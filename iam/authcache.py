@@ -22,6 +22,7 @@ from contextlib import AbstractContextManager, ExitStack, contextmanager
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+import anyio.to_thread
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -65,6 +66,15 @@ def lazy_session(open_session: Callable[[], AbstractContextManager[Session]],
             return opened[0]
 
         yield session
+
+
+async def cache_first(answer: Callable[[bool], V]) -> V:
+    """`answer(database=False)` on the event loop; on a miss (NeedsDatabase), the same again
+    with the database, in a worker thread, so that no database wait blocks the loop."""
+    try:
+        return answer(False)
+    except NeedsDatabase:
+        return await anyio.to_thread.run_sync(answer, True)
 
 
 class _Memo(Generic[K, V]):

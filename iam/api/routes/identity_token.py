@@ -9,13 +9,12 @@ database (a new key, a password, a refresh token) runs in the thread pool.
 from __future__ import annotations
 
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from iam.api.deps import client_of
 from iam.api.forms import form_pairs
 from iam.attempts import attempt
-from iam.authcache import NeedsDatabase
+from iam.authcache import cache_first
 from iam.grants import grant_for
 from iam.runtime import Runtime
 
@@ -50,7 +49,4 @@ async def create_identity_token(request: Request) -> JSONResponse:
                              "expires_in": pair.expires_in, "expiration": pair.expiration},
                             headers={"Cache-Control": "no-store"})
 
-    try:
-        return answer(False)
-    except NeedsDatabase:
-        return await run_in_threadpool(answer, True)
+    return await cache_first(answer)

@@ -12,13 +12,12 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from iam import scopes
 from iam.api.deps import RuntimeDep, client_of
 from iam.api.forms import form_pairs
-from iam.authcache import NeedsDatabase
+from iam.authcache import cache_first
 from iam.errors import InvalidInput, RateLimited, Unauthenticated
 from iam.registry_auth import BasicCredentials, parse_basic
 from iam.registry_service import (
@@ -125,11 +124,9 @@ async def read_registry_token(request: Request) -> Response:
             return _answer(tokens.anonymous(asked))
         return _answer(tokens.with_basic(asked, credentials, database=database))
 
-    try:
-        return _in_registry_format(runtime.settings.public_url, lambda: answer(False))
-    except NeedsDatabase:
-        return await run_in_threadpool(
-            _in_registry_format, runtime.settings.public_url, lambda: answer(True))
+    return await cache_first(
+        lambda database: _in_registry_format(runtime.settings.public_url,
+                                             lambda: answer(database)))
 
 
 FORM_LIMIT = 8192  # per field of the POST form
@@ -175,11 +172,9 @@ async def create_registry_token(request: Request) -> Response:
                               f"unsupported grant_type {str(grant_type)[:40]!r}; "
                               "use password or refresh_token")
 
-    try:
-        return _in_registry_format(runtime.settings.public_url, lambda: answer(False))
-    except NeedsDatabase:
-        return await run_in_threadpool(
-            _in_registry_format, runtime.settings.public_url, lambda: answer(True))
+    return await cache_first(
+        lambda database: _in_registry_format(runtime.settings.public_url,
+                                             lambda: answer(database)))
 
 
 @router.get("/.well-known/jwks.json")
