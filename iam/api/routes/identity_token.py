@@ -13,6 +13,7 @@ from starlette.requests import Request
 
 from iam.api.deps import client_of
 from iam.api.forms import form_pairs
+from iam.api.schemas import IdentityToken
 from iam.attempts import attempt
 from iam.authcache import cache_first
 from iam.grants import grant_for
@@ -44,9 +45,8 @@ async def create_identity_token(request: Request) -> JSONResponse:
                      username=form.get("username"), grant_type=grant.GRANT_TYPE) as current:
             principal, pair = grant.create_token_response(form, database=database)
             current.succeeded(principal)
-        return JSONResponse({"access_token": pair.access_token,
-                             "refresh_token": pair.refresh_token, "token_type": "Bearer",
-                             "expires_in": pair.expires_in, "expiration": pair.expiration},
-                            headers={"Cache-Control": "no-store"})
+        body = IdentityToken(access_token=pair.access_token, refresh_token=pair.refresh_token,
+                             expires_in=pair.expires_in, expiration=pair.expiration)
+        return JSONResponse(body.model_dump(), headers={"Cache-Control": "no-store"})
 
     return await cache_first(answer)
