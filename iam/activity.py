@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from iam.db import write_session
 from iam.models import ApiKey, UTCDateTime, utcnow
-from iam.periodic import Periodic
+from iam.periodic import Periodic, taking_turns
 
 log = logging.getLogger("iam.activity")
 
@@ -38,7 +37,7 @@ def _flush_statement() -> Any:
 
 
 _FLUSH = _flush_statement()
-CHUNK = 200  # keys per statement: a flush of thousands in one go held up the event loop
+CHUNK = 200  # keys per statement (see periodic.taking_turns)
 
 
 class ActivityRecorder:
@@ -63,9 +62,8 @@ class ActivityRecorder:
             params = [{"key_id": key_id, "count": count, "last": last}
                       for key_id, (count, last) in pending.items()]
             with write_session(self._engine) as session:
-                for start in range(0, len(params), CHUNK):
-                    session.connection().execute(_FLUSH, params[start:start + CHUNK])
-                    time.sleep(0)  # let the event loop take the interpreter between chunks
+                for chunk in taking_turns(params, CHUNK):
+                    session.connection().execute(_FLUSH, chunk)
         except SQLAlchemyError as exc:
             log.warning("could not record key activity (%s); will retry", type(exc).__name__)
             with self._lock:  # put the counts back, merged with anything newer

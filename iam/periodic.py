@@ -1,4 +1,5 @@
-"""A background thread that calls one function every few seconds until stopped.
+"""A background thread that calls one function every few seconds until stopped, and how
+such a duty shares the interpreter with the event loop (`taking_turns`).
 
 The service's three background duties (key activity, the audit trail, the authorization
 generation) each run on one of these; `stop` returns once the thread has finished its tick.
@@ -7,7 +8,11 @@ generation) each run on one of these; `stop` returns once the thread has finishe
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class Periodic:
@@ -37,3 +42,11 @@ class Periodic:
         if self._thread is not None:
             self._thread.join(timeout=timeout)
             self._thread = None
+
+
+def taking_turns(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """`items` in slices of `size`, yielding the interpreter lock after each: a background
+    batch of thousands done in one go held up every request in flight (p99, BENCHMARKS.md)."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+        time.sleep(0)  # let the event loop take the interpreter
