@@ -104,10 +104,6 @@ def principal_of_digest(session: Session, digest: str) -> Principal:
     return _principal(account, key.iam_id, owner_name, key=key)
 
 
-def authenticate_api_key(session: Session, *, secret: bytes, value: str) -> Principal:
-    return principal_of_digest(session, api_key_digest(secret, value))
-
-
 def _find_user(session: Session, username: str, account_id: str | None) -> User | None:
     """`name`, or `name@account_id` when the same name exists in several accounts."""
     if account_id is None and "@" in username:
