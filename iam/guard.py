@@ -10,12 +10,14 @@ account-wide. A Forbidden names the missing action.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlmodel import Session
 
 from iam import authz, roles
 from iam.authn import Principal
+from iam.delegation import Authority
 from iam.errors import Forbidden
 from iam.models import Policy
 
@@ -84,37 +86,52 @@ def require_key_access(session: Session, principal: Principal, action: str,
         require(session, principal, "iam-identity.user.update", {"user": owner_iam_id})
 
 
-def _scope_text(scope: authz.Grant) -> str:
-    parts = [f"namespace {scope.resource}" if scope.resource else "",
-             f"repositories {scope.repository}" if scope.repository else "",
-             f"region {scope.region}" if scope.region else ""]
-    where = " ".join(p for p in parts if p)
-    return f" on {where}" if where else ""
+def _resource_of(iam_id: str) -> dict[str, str]:
+    return {"serviceid" if iam_id.startswith("iam-ServiceId-") else "user": iam_id}
+
+
+def require_identity_change(session: Session, principal: Principal, action: str,
+                            target_iam_id: str, *,
+                            registry_operators: Collection[str] = ()) -> None:
+    """The action, then the non-escalation rule over everything the target holds."""
+    require(session, principal, action, _resource_of(target_iam_id))
+    Authority.of(session, principal).require_identity(
+        session, target_iam_id, registry_operators=registry_operators)
+
+
+def require_key_change(session: Session, principal: Principal, action: str,
+                       owner_iam_id: str, *, registry_operators: Collection[str] = ()) -> None:
+    """Create, change, lock or delete a key of `owner_iam_id`: its action, then the rule."""
+    require_key_access(session, principal, action, owner_iam_id)
+    Authority.of(session, principal).require_identity(
+        session, owner_iam_id, registry_operators=registry_operators)
+
+
+def require_group_change(session: Session, principal: Principal, action: str,
+                         group_id: str) -> None:
+    """Change who carries a group's policies (members, deletion): the action, then the rule
+    over every policy of the group."""
+    require(session, principal, action)
+    Authority.of(session, principal).require_group(session, group_id)
 
 
 @dataclass(frozen=True)
-class PolicyAccess:
+class PolicyAccess(Authority):
     """What one caller may do with policies: read, and create/change/delete within scope.
 
     Creating a policy needs Administrator on its service over the whole scope granted (or
     iam-access-management Administrator, or being the owner): nobody can grant a role on a
-    scope where they could not grant it themselves.
+    scope where they could not grant it themselves (`iam.delegation`).
     """
 
-    principal: Principal
-    grants: tuple[authz.Grant, ...]
-    group_ids: frozenset[str]
-    catalog: roles.RoleCatalog
+    group_ids: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, session: Session, principal: Principal) -> PolicyAccess:
-        if principal.is_owner:
-            return cls(principal, (), frozenset(), roles.active())
-        grants = authz.grants_of(session, account_id=principal.account_id,
-                                 iam_id=principal.iam_id)
-        group_ids = authz.group_ids_of(session, account_id=principal.account_id,
-                                       iam_id=principal.iam_id)
-        return cls(principal, tuple(grants), frozenset(group_ids), roles.active())
+        authority = Authority.of(session, principal)
+        group_ids = frozenset() if principal.is_owner else frozenset(authz.group_ids_of(
+            session, account_id=principal.account_id, iam_id=principal.iam_id))
+        return cls(authority.principal, authority.grants, authority.catalog, group_ids)
 
     def account_wide(self, action: str) -> bool:
         """An iam-access-management action held account-wide."""
@@ -123,13 +140,10 @@ class PolicyAccess:
                                         owner=self.principal.is_owner).actions
 
     def may_manage(self, scope: authz.Grant) -> bool:
-        return authz.can_administer(self.grants, self.catalog, scope,
-                                    owner=self.principal.is_owner)
+        return self.may_grant(scope)
 
     def require_manage(self, scope: authz.Grant) -> None:
-        if not self.may_manage(scope):
-            action = authz.manage_action(scope.service)
-            raise Forbidden(action, f"missing action {action}{_scope_text(scope)}")
+        self.require_grant(scope)
 
     def is_own(self, row: Policy) -> bool:
         return (row.subject_iam_id == self.principal.iam_id

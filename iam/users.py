@@ -8,12 +8,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from iam import passwords
-from iam.errors import Conflict, InvalidInput, LockedEntity
+from iam.errors import Conflict, Forbidden, InvalidInput, LockedEntity
 from iam.models import User, new_tag, utcnow
 from iam.store import delete_identity_dependents, get_in_account, guarded_update, page
 from iam.validation import clean_name
 
 KIND = "user"
+CHANGE_OWN_PASSWORD = "iam-identity.user.password"  # noqa: S105 (an action name, in a 403)
 
 
 def _checked_password(password: str) -> str:
@@ -77,8 +78,26 @@ def update_user(session: Session, *, account_id: str, iam_id: str, if_match: str
 
 
 def set_password(session: Session, *, account_id: str, iam_id: str, password: str) -> User:
-    """A new password; refresh tokens bound to the old one stop working."""
+    """A new password set by an administrator; refresh tokens bound to the old one stop
+    working (they carry its fingerprint)."""
     row = get_user(session, account_id=account_id, iam_id=iam_id)
+    return _replace_password(session, row, password)
+
+
+def change_own_password(session: Session, *, account_id: str, iam_id: str,
+                        current_password: str | None, password: str) -> User:
+    """A user's own change needs the current password: a stolen access token alone must
+    not become a permanent login."""
+    if not current_password:
+        raise InvalidInput("current_password is needed to change one's own password",
+                           target="current_password")
+    row = get_user(session, account_id=account_id, iam_id=iam_id)
+    if not passwords.verify_password(current_password, row.password_hash):
+        raise Forbidden(CHANGE_OWN_PASSWORD, "current_password is not the current password")
+    return _replace_password(session, row, password)
+
+
+def _replace_password(session: Session, row: User, password: str) -> User:
     now = utcnow()
     row.password_hash = _checked_password(password)
     row.password_changed_at = now

@@ -166,9 +166,59 @@ def test_change_own_password_switches_login(client: TestClient, admin: dict[str,
     user = create_user(client, admin).json()
     me = {"Authorization": f"Bearer {login(client, 'alice').json()['access_token']}"}
     r = client.put(f"/v1/users/{user['iam_id']}/password",
-                   json={"password": "a brand new password"}, headers=me)
+                   json={"password": "a brand new password", "current_password": PASSWORD},
+                   headers=me)
     assert r.status_code == 204, r.text
     assert login(client, "alice").status_code == 400
+    assert login(client, "alice", "a brand new password").status_code == 200
+
+
+def test_change_own_password_without_current_password_is_400(client: TestClient,
+                                                             admin: dict[str, str]) -> None:
+    """A bearer token alone must not become a permanent login."""
+    user = create_user(client, admin).json()
+    me = {"Authorization": f"Bearer {login(client, 'alice').json()['access_token']}"}
+    r = client.put(f"/v1/users/{user['iam_id']}/password",
+                   json={"password": "a brand new password"}, headers=me)
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["target"] == "current_password"
+    assert login(client, "alice").status_code == 200
+
+
+def test_change_own_password_with_wrong_current_password_is_403(client: TestClient,
+                                                                admin: dict[str, str]) -> None:
+    user = create_user(client, admin).json()
+    me = {"Authorization": f"Bearer {login(client, 'alice').json()['access_token']}"}
+    r = client.put(f"/v1/users/{user['iam_id']}/password",
+                   json={"password": "a brand new password",
+                         "current_password": "not the password"}, headers=me)
+    assert r.status_code == 403
+    assert "current_password" in r.json()["errors"][0]["message"]
+    assert login(client, "alice").status_code == 200
+    assert login(client, "alice", "a brand new password").status_code == 400
+
+
+def test_change_own_password_ends_refresh_tokens(client: TestClient,
+                                                 admin: dict[str, str]) -> None:
+    user = create_user(client, admin).json()
+    pair = login(client, "alice").json()
+    me = {"Authorization": f"Bearer {pair['access_token']}"}
+    r = client.put(f"/v1/users/{user['iam_id']}/password",
+                   json={"password": "a brand new password", "current_password": PASSWORD},
+                   headers=me)
+    assert r.status_code == 204, r.text
+    r = client.post("/identity/token", data={"grant_type": "refresh_token",
+                                             "refresh_token": pair["refresh_token"]})
+    assert r.status_code == 400
+    assert r.json()["error"] == "invalid_grant"
+
+
+def test_administrator_sets_another_users_password_without_the_old_one(
+        client: TestClient, admin: dict[str, str]) -> None:
+    user = create_user(client, admin).json()
+    r = client.put(f"/v1/users/{user['iam_id']}/password",
+                   json={"password": "a brand new password"}, headers=admin)
+    assert r.status_code == 204, r.text
     assert login(client, "alice", "a brand new password").status_code == 200
 
 

@@ -99,6 +99,10 @@ class UserUpdate(Strict):
 
 class PasswordChange(Strict):
     password: StrictStr = Field(max_length=4096, repr=False)
+    current_password: StrictStr | None = Field(
+        default=None, max_length=4096, repr=False,
+        description="needed to change one's own password; not when an administrator sets "
+                    "another user's")
 
 
 class UserPublic(BaseModel):

@@ -290,8 +290,12 @@ def user_delete(iam_id: str, force: Force = False) -> None:
 
 
 @app.command("user-password-set")
-def user_password_set(iam_id: str) -> None:
-    """Set a user's password, read from standard input."""
-    Api().put(f"/v1/users/{iam_id}/password", {"password": read_secret_stdin()})
+def user_password_set(iam_id: str, current: Annotated[bool, typer.Option(
+        "--current", help="Your own password: standard input gives the current password on "
+                          "its first line, the new one on the second")] = False) -> None:
+    """Set a user's password, read from standard input (with --current for your own)."""
+    body = {"current_password": read_secret_stdin()} if current else {}
+    body["password"] = read_secret_stdin()
+    Api().put(f"/v1/users/{iam_id}/password", body)
     typer.echo("Password changed")
 

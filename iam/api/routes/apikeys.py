@@ -27,6 +27,14 @@ def _key_for(session: Session, caller: Principal, apikey_id: str, action: str) -
     return row
 
 
+def _key_to_change(session: Session, caller: Principal, runtime: RuntimeDep, apikey_id: str,
+                   action: str) -> ApiKey:
+    row = apikey_store.get_api_key(session, account_id=caller.account_id, apikey_id=apikey_id)
+    guard.require_key_change(session, caller, action, row.iam_id,
+                             registry_operators=runtime.settings.registry_operators)
+    return row
+
+
 @router.post("", status_code=201)
 def create_api_key(body: ApiKeyCreate, caller: CurrentPrincipal,
                    runtime: RuntimeDep) -> ApiKeyCreated:
@@ -34,7 +42,8 @@ def create_api_key(body: ApiKeyCreate, caller: CurrentPrincipal,
     owner = body.iam_id or caller.iam_id
     with runtime.write() as session:
         _owner_must_exist(session, caller, owner)
-        guard.require_key_access(session, caller, "iam-identity.apikey.create", owner)
+        guard.require_key_change(session, caller, "iam-identity.apikey.create", owner,
+                                 registry_operators=runtime.settings.registry_operators)
         row, value = apikey_store.create_api_key(
             session, secret=runtime.secret, account_id=caller.account_id, iam_id=owner,
             name=body.name, description=body.description, expires_at=body.expires_at)
@@ -70,7 +79,7 @@ def read_api_key(apikey_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
 def update_api_key(apikey_id: str, body: ApiKeyUpdate, caller: CurrentPrincipal,
                    runtime: RuntimeDep, if_match: IfMatch = None) -> ApiKeyPublic:
     with runtime.write() as session:
-        _key_for(session, caller, apikey_id, "iam-identity.apikey.update")
+        _key_to_change(session, caller, runtime, apikey_id, "iam-identity.apikey.update")
         row = apikey_store.update_api_key(session, account_id=caller.account_id,
                                           apikey_id=apikey_id, if_match=if_match,
                                           name=body.name, description=body.description)
@@ -81,7 +90,7 @@ def update_api_key(apikey_id: str, body: ApiKeyUpdate, caller: CurrentPrincipal,
 def delete_api_key(apikey_id: str, caller: CurrentPrincipal, runtime: RuntimeDep) -> None:
     """Delete; it stops authenticating at once. A locked key must be unlocked first."""
     with runtime.write() as session:
-        _key_for(session, caller, apikey_id, "iam-identity.apikey.delete")
+        _key_to_change(session, caller, runtime, apikey_id, "iam-identity.apikey.delete")
         apikey_store.delete_api_key(session, account_id=caller.account_id, apikey_id=apikey_id)
 
 
@@ -89,7 +98,7 @@ def _flag(apikey_id: str, caller: Principal, runtime: RuntimeDep, flag: str,
           value: bool) -> ApiKeyPublic:
     action = "iam-identity.apikey.lock" if flag == "locked" else "iam-identity.apikey.update"
     with runtime.write() as session:
-        _key_for(session, caller, apikey_id, action)
+        _key_to_change(session, caller, runtime, apikey_id, action)
         setter = apikey_store.set_locked if flag == "locked" else apikey_store.set_disabled
         row = setter(session, account_id=caller.account_id, apikey_id=apikey_id,
                      **{flag: value})

@@ -66,7 +66,8 @@ def update_group(group_id: str, body: GroupUpdate, caller: CurrentPrincipal,
 def delete_group(group_id: str, caller: CurrentPrincipal, runtime: RuntimeDep) -> None:
     """Delete with its memberships and its policies."""
     with runtime.write() as session:
-        guard.require(session, caller, "iam-access-management.group.delete")
+        guard.require_group_change(session, caller, "iam-access-management.group.delete",
+                                   group_id)
         groups.delete_group(session, account_id=caller.account_id, group_id=group_id)
 
 
@@ -83,7 +84,8 @@ def add_member(group_id: str, body: MemberAdd, caller: CurrentPrincipal,
                runtime: RuntimeDep) -> MemberPublic:
     """Add a user or service ID of the account; 409 if it is already a member."""
     with runtime.write() as session:
-        guard.require(session, caller, "iam-access-management.group.update")
+        guard.require_group_change(session, caller, "iam-access-management.group.update",
+                                   group_id)
         row = groups.add_member(session, account_id=caller.account_id, group_id=group_id,
                                 iam_id=body.iam_id)
     return MemberPublic.of(row)
@@ -93,6 +95,7 @@ def add_member(group_id: str, body: MemberAdd, caller: CurrentPrincipal,
 def remove_member(group_id: str, iam_id: str, caller: CurrentPrincipal,
                   runtime: RuntimeDep) -> None:
     with runtime.write() as session:
-        guard.require(session, caller, "iam-access-management.group.update")
+        guard.require_group_change(session, caller, "iam-access-management.group.update",
+                                   group_id)
         groups.remove_member(session, account_id=caller.account_id, group_id=group_id,
                              iam_id=iam_id)

@@ -51,7 +51,9 @@ def update_service_id(service_id: str, body: ServiceIdUpdate, caller: CurrentPri
                       runtime: RuntimeDep, if_match: IfMatch = None) -> ServiceIdPublic:
     """Rename or re-describe; needs `If-Match: <entity_tag>`."""
     with runtime.write() as session:
-        guard.require(session, caller, "iam-identity.serviceid.update")
+        guard.require_identity_change(session, caller, "iam-identity.serviceid.update",
+                                      service_id,
+                                      registry_operators=runtime.settings.registry_operators)
         row = serviceids.update_service_id(session, account_id=caller.account_id,
                                            service_id=service_id, if_match=if_match,
                                            name=body.name, description=body.description)
@@ -62,7 +64,9 @@ def update_service_id(service_id: str, body: ServiceIdUpdate, caller: CurrentPri
 def delete_service_id(service_id: str, caller: CurrentPrincipal, runtime: RuntimeDep) -> None:
     """Delete with its API keys and policies; a locked service ID must be unlocked first."""
     with runtime.write() as session:
-        guard.require(session, caller, "iam-identity.serviceid.delete")
+        guard.require_identity_change(session, caller, "iam-identity.serviceid.delete",
+                                      service_id,
+                                      registry_operators=runtime.settings.registry_operators)
         serviceids.delete_service_id(session, account_id=caller.account_id,
                                      service_id=service_id)
 
@@ -70,7 +74,9 @@ def delete_service_id(service_id: str, caller: CurrentPrincipal, runtime: Runtim
 def _set_lock(service_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
               locked: bool) -> ServiceIdPublic:
     with runtime.write() as session:
-        guard.require(session, caller, "iam-identity.serviceid.lock")
+        guard.require_identity_change(session, caller, "iam-identity.serviceid.lock",
+                                      service_id,
+                                      registry_operators=runtime.settings.registry_operators)
         row = serviceids.set_locked(session, account_id=caller.account_id,
                                     service_id=service_id, locked=locked)
     return ServiceIdPublic.of(row)

@@ -46,7 +46,8 @@ def read_user(iam_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
 def update_user(iam_id: str, body: UserUpdate, caller: CurrentPrincipal, runtime: RuntimeDep,
                 if_match: IfMatch = None) -> UserPublic:
     with runtime.write() as session:
-        guard.require(session, caller, "iam-identity.user.update")
+        guard.require_identity_change(session, caller, "iam-identity.user.update", iam_id,
+                                      registry_operators=runtime.settings.registry_operators)
         row = users.update_user(session, account_id=caller.account_id, iam_id=iam_id,
                                 if_match=if_match, name=body.name)
     return UserPublic.of(row)
@@ -55,10 +56,17 @@ def update_user(iam_id: str, body: UserUpdate, caller: CurrentPrincipal, runtime
 @router.put("/{iam_id}/password", status_code=204)
 def change_password(iam_id: str, body: PasswordChange, caller: CurrentPrincipal,
                     runtime: RuntimeDep) -> None:
-    """Set a new password (one's own, or any with iam-identity.user.update)."""
+    """Set a new password: one's own with `current_password`; another user's with
+    iam-identity.user.update over everything that user holds. Either way the user's
+    refresh tokens stop working at once."""
     with runtime.write() as session:
-        if iam_id != caller.iam_id:
-            guard.require(session, caller, "iam-identity.user.update")
+        if iam_id == caller.iam_id:
+            users.change_own_password(session, account_id=caller.account_id, iam_id=iam_id,
+                                      current_password=body.current_password,
+                                      password=body.password)
+            return
+        guard.require_identity_change(session, caller, "iam-identity.user.update", iam_id,
+                                      registry_operators=runtime.settings.registry_operators)
         users.set_password(session, account_id=caller.account_id, iam_id=iam_id,
                            password=body.password)
 
@@ -66,5 +74,6 @@ def change_password(iam_id: str, body: PasswordChange, caller: CurrentPrincipal,
 @router.delete("/{iam_id}", status_code=204)
 def delete_user(iam_id: str, caller: CurrentPrincipal, runtime: RuntimeDep) -> None:
     with runtime.write() as session:
-        guard.require(session, caller, "iam-identity.user.delete")
+        guard.require_identity_change(session, caller, "iam-identity.user.delete", iam_id,
+                                      registry_operators=runtime.settings.registry_operators)
         users.delete_user(session, account_id=caller.account_id, iam_id=iam_id)
