@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 from iam import apikeys
 from iam.errors import InvalidInput, LockedEntity
 from iam.models import ApiKey, new_tag, utcnow
-from iam.store import get_in_account, guarded_update, page
+from iam.store import Paged, get_in_account, guarded_update, page
 from iam.validation import clean_description, clean_name
 
 KIND = "API key"
@@ -44,7 +44,7 @@ def get_api_key(session: Session, *, account_id: str, apikey_id: str) -> ApiKey:
 
 
 def list_api_keys(session: Session, *, account_id: str, iam_id: str | None, limit: int,
-                  start: str | None) -> tuple[list[ApiKey], int]:
+                  start: str | None) -> Paged[ApiKey]:
     query = select(ApiKey).where(ApiKey.account_id == account_id)
     if iam_id is not None:
         query = query.where(ApiKey.iam_id == iam_id)

@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from iam.errors import Conflict, InvalidInput, NotFound
 from iam.models import AccessGroup, GroupMember, Policy, ServiceId, User, new_id, new_tag, utcnow
-from iam.store import get_in_account, guarded_update, page
+from iam.store import Paged, get_in_account, guarded_update, page
 from iam.validation import clean_description, clean_name
 
 KIND = "access group"
@@ -39,7 +39,7 @@ def get_group(session: Session, *, account_id: str, group_id: str) -> AccessGrou
 
 
 def list_groups(session: Session, *, account_id: str, limit: int,
-                start: str | None) -> tuple[list[AccessGroup], int]:
+                start: str | None) -> Paged[AccessGroup]:
     query = select(AccessGroup).where(AccessGroup.account_id == account_id)
     return page(session, query, key=col(AccessGroup.id), limit=limit, start=start)
 

@@ -9,6 +9,7 @@ change its roles with PUT instead. Roles are stored in the order of the roles fi
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
@@ -18,7 +19,7 @@ from iam.errors import Conflict, InvalidInput, NotFound
 from iam.groups import get_group, identity_exists
 from iam.models import Policy, new_id, new_tag, utcnow
 from iam.roles import RoleCatalog
-from iam.store import get_in_account, guarded_update, page
+from iam.store import Paged, get_in_account, guarded_update, page, page_of
 
 KIND = "policy"
 _REPOSITORY_GLOB = re.compile(r"[a-z0-9*?][a-z0-9._/*?-]{0,255}", re.ASCII)
@@ -159,7 +160,11 @@ def get_policy(session: Session, *, account_id: str, policy_id: str) -> Policy:
 
 def list_policies(session: Session, *, account_id: str, iam_id: str | None = None,
                   group_id: str | None = None, service: str | None = None, limit: int,
-                  start: str | None) -> tuple[list[Policy], int]:
+                  start: str | None,
+                  visible: Callable[[Policy], bool] | None = None) -> Paged[Policy]:
+    """One page of the account's policies matching the filters; with `visible`, of those it
+    accepts only: the rule is applied before counting and paging, so neither the count nor
+    the cursor says anything of the others."""
     query = select(Policy).where(Policy.account_id == account_id)
     if iam_id is not None:
         query = query.where(Policy.subject_iam_id == iam_id)
@@ -167,7 +172,11 @@ def list_policies(session: Session, *, account_id: str, iam_id: str | None = Non
         query = query.where(Policy.subject_group_id == group_id)
     if service is not None:
         query = query.where(Policy.service == service)
-    return page(session, query, key=col(Policy.id), limit=limit, start=start)
+    if visible is None:
+        return page(session, query, key=col(Policy.id), limit=limit, start=start)
+    # The rule (PolicyAccess.may_read) is Python, not SQL; the query is one subject's.
+    rows = [r for r in session.exec(query.order_by(col(Policy.id))).all() if visible(r)]
+    return page_of(rows, key=lambda r: r.id, limit=limit, start=start)
 
 
 def update_policy(session: Session, *, account_id: str, policy_id: str, if_match: str | None,

@@ -8,7 +8,7 @@ from sqlmodel import Session, col, select
 
 from iam.errors import Conflict, LockedEntity
 from iam.models import Account, ServiceId, new_tag, utcnow
-from iam.store import delete_identity_dependents, get_in_account, guarded_update, page
+from iam.store import Paged, delete_identity_dependents, get_in_account, guarded_update, page
 from iam.validation import clean_description, clean_name
 
 KIND = "service ID"
@@ -36,7 +36,7 @@ def get_service_id(session: Session, *, account_id: str, service_id: str) -> Ser
 
 
 def list_service_ids(session: Session, *, account_id: str, limit: int, start: str | None,
-                     name: str | None = None) -> tuple[list[ServiceId], int]:
+                     name: str | None = None) -> Paged[ServiceId]:
     query = select(ServiceId).where(ServiceId.account_id == account_id)
     if name is not None:
         query = query.where(ServiceId.name == name)

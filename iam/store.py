@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from sqlalchemy import delete, func, update
 from sqlalchemy.orm.attributes import set_committed_value
@@ -53,14 +54,38 @@ def guarded_update(session: Session, row: SQLModel, *, if_match: str | None, kin
         set_committed_value(row, field, value)
 
 
+class Paged(NamedTuple, Generic[M]):
+    """One page: its rows, how many rows the whole list has, the cursor of the next page
+    (None on the last one)."""
+
+    rows: list[M]
+    total: int
+    next_start: str | None
+
+
 def page(session: Session, query: SelectOfScalar[M], *, key: Any, limit: int,
-         start: str | None) -> tuple[list[M], int]:
-    """One page of `query` in `key` order after the cursor `start`, and the total count."""
+         start: str | None) -> Paged[M]:
+    """One page of `query` in `key` order after the cursor `start`, and the total count.
+
+    `query` must already hold every visibility condition: the count and the cursor describe
+    exactly its rows. One row more than asked is read, so a full last page says it is last.
+    """
     count = session.exec(select(func.count()).select_from(query.subquery())).one()
     if start:
         query = query.where(key > start)
-    rows = session.exec(query.order_by(key).limit(limit)).all()
-    return list(rows), int(count)
+    rows = list(session.exec(query.order_by(key).limit(limit + 1)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Paged(rows, int(count), str(getattr(rows[-1], key.key)) if more else None)
+
+
+def page_of(rows: Sequence[M], *, key: Callable[[M], str], limit: int,
+            start: str | None) -> Paged[M]:
+    """`page` for rows already read and filtered in Python (a visibility rule SQL cannot
+    express); `rows` must be in `key` order."""
+    after = [r for r in rows if not start or key(r) > start]
+    more = len(after) > limit
+    return Paged(after[:limit], len(rows), key(after[limit - 1]) if more else None)
 
 
 def delete_identity_dependents(session: Session, iam_id: str) -> None:

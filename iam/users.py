@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 from iam import passwords
 from iam.errors import Conflict, Forbidden, InvalidInput, LockedEntity
 from iam.models import User, new_tag, utcnow
-from iam.store import delete_identity_dependents, get_in_account, guarded_update, page
+from iam.store import Paged, delete_identity_dependents, get_in_account, guarded_update, page
 from iam.validation import clean_name
 
 KIND = "user"
@@ -56,7 +56,7 @@ def get_user(session: Session, *, account_id: str, iam_id: str) -> User:
 
 
 def list_users(session: Session, *, account_id: str, limit: int,
-               start: str | None) -> tuple[list[User], int]:
+               start: str | None) -> Paged[User]:
     query = select(User).where(User.account_id == account_id)
     return page(session, query, key=col(User.iam_id), limit=limit, start=start)
 

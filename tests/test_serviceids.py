@@ -118,11 +118,12 @@ def test_list_service_ids_filters_by_name(client: TestClient, admin: dict[str, s
 
 
 @pytest.mark.parametrize("limit", [0, -1, 1001, "x"])
-def test_list_service_ids_with_bad_limit_is_422(client: TestClient, admin: dict[str, str],
+def test_list_service_ids_with_bad_limit_is_400(client: TestClient, admin: dict[str, str],
                                                 limit: Any) -> None:
     r = client.get("/v1/serviceids", params={"limit": limit}, headers=admin)
-    assert r.status_code == 422
-    assert r.json()["errors"][0]["code"] == "invalid_request"
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["code"] == "invalid_input"
+    assert r.json()["errors"][0]["target"] == "limit"
 
 
 # --- update with If-Match ------------------------------------------------------------------

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AfterValidator
 
 from iam import access_tokens
 from iam.attempts import Client
@@ -56,5 +58,26 @@ async def get_client(request: Request) -> Client:
 
 ClientDep = Annotated[Client, Depends(get_client)]
 IfMatch = Annotated[str | None, Header(alias="If-Match")]
-Limit = Annotated[int, Query(ge=1, le=1000, description="Page size")]
-PageStart = Annotated[str | None, Query(max_length=128, description="Cursor from next_pagestart")]
+Limit = Annotated[int, Query(ge=1, le=1000, description="Page size (1-1000)")]
+PageStart = Annotated[str | None, Query(max_length=128, pattern=r"^[^\x00-\x1f\x7f]*$",
+                                        description="Cursor from next_pagestart")]
+
+#: The largest integer row id both backends hold: ids are INTEGER columns, 64 bits on
+#: SQLite but 32 on PostgreSQL. Beyond it SQLite's driver overflows and PostgreSQL refuses
+#: the comparison; refused up front instead, naming the parameter.
+MAX_ROW_ID = 2**31 - 1
+
+
+def _as_utc(value: datetime) -> datetime:
+    """A query datetime without a time zone is UTC; one that leaves the years 1-9999 once
+    in UTC (`9999-12-31T23:00:00-14:00`) cannot be compared on either backend."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range once converted to UTC (years 1-9999)") from None
+
+
+#: A datetime query value: ISO 8601; without a time zone it is taken as UTC.
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]

@@ -102,12 +102,19 @@ async def _oauth_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """422 for a body that is not the documented shape; 400 naming the parameter for a
+    query value out of its range or unparsable (a bad value, like any other)."""
     assert isinstance(exc, RequestValidationError)
     parts = []
-    for err in exc.errors()[:10]:
+    found = exc.errors()
+    for err in found[:10]:
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
         parts.append(f"{where}: {err.get('msg', 'invalid')}")
-    return problem(422, "invalid_request", "; ".join(parts) or "invalid request")
+    message = "; ".join(parts) or "invalid request"
+    places = [tuple(err.get("loc", ())) for err in found]
+    if places and all(len(loc) > 1 and loc[0] == "query" for loc in places):
+        return problem(400, "invalid_input", message, target=str(places[0][1]))
+    return problem(422, "invalid_request", message)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Generic, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from iam.models import ApiKey, ServiceId, User
 
@@ -50,13 +50,24 @@ class ServiceIdPublic(BaseModel):
         return cls.model_validate(row, from_attributes=True)
 
 
+def _storable(value: datetime) -> datetime:
+    """A zoned datetime must stay within the years 1-9999 once in UTC, as it is stored
+    (a naive one goes on to be refused, naming the missing time zone)."""
+    if value.tzinfo is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("out of range once converted to UTC (years 1-9999)") from None
+    return value
+
+
 class ApiKeyCreate(Strict):
     name: StrictStr = Field(max_length=4096)
     iam_id: StrictStr | None = Field(
         default=None, max_length=128,
         description="Owner (a service ID's iam_id); omitted = the caller's own user key")
     description: StrictStr | None = Field(default=None, max_length=4096)
-    expires_at: datetime | None = None
+    expires_at: Annotated[datetime, AfterValidator(_storable)] | None = None
 
 
 class ApiKeyUpdate(Strict):

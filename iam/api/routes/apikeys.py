@@ -59,10 +59,10 @@ def list_api_keys(caller: CurrentPrincipal, runtime: RuntimeDep, iam_id: str | N
             guard.require(session, caller, "iam-identity.apikey.list")
         else:
             guard.require_key_access(session, caller, "iam-identity.apikey.list", iam_id)
-        rows, count = apikey_store.list_api_keys(session, account_id=caller.account_id,
+        rows, count, next_start = apikey_store.list_api_keys(session, account_id=caller.account_id,
                                                  iam_id=iam_id, limit=limit, start=pagestart)
     return Page(data=[ApiKeyPublic.of(r) for r in rows], count=count, limit=limit,
-                next_pagestart=rows[-1].id if len(rows) == limit else None)
+                next_pagestart=next_start)
 
 
 @router.get("/{apikey_id}")

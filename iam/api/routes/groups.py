@@ -34,10 +34,10 @@ def list_groups(caller: CurrentPrincipal, runtime: RuntimeDep, limit: Limit = 10
                 pagestart: PageStart = None) -> Page[GroupPublic]:
     with runtime.read() as session:
         guard.require(session, caller, "iam-access-management.group.list")
-        rows, count = groups.list_groups(session, account_id=caller.account_id, limit=limit,
-                                         start=pagestart)
+        rows, count, next_start = groups.list_groups(
+            session, account_id=caller.account_id, limit=limit, start=pagestart)
     return Page(data=[GroupPublic.of(r) for r in rows], count=count, limit=limit,
-                next_pagestart=rows[-1].id if len(rows) == limit else None)
+                next_pagestart=next_start)
 
 
 @router.get("/{group_id}")

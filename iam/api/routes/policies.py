@@ -49,15 +49,12 @@ def list_policies(caller: CurrentPrincipal, runtime: RuntimeDep,
         if not everything and iam_id is None and access_group_id is None:
             raise Forbidden(LIST_ALL, f"missing action {LIST_ALL} (or filter by iam_id or "
                             "access_group_id)")
-        rows, count = policies.list_policies(
+        rows, count, next_start = policies.list_policies(
             session, account_id=caller.account_id, iam_id=iam_id, group_id=access_group_id,
-            service=service, limit=limit, start=pagestart)
-        if not everything:
-            visible = [r for r in rows if access.may_read(r)]
-            count -= len(rows) - len(visible)
-            rows = visible
+            service=service, limit=limit, start=pagestart,
+            visible=None if everything else access.may_read)
     return Page(data=[PolicyPublic.of(r) for r in rows], count=count, limit=limit,
-                next_pagestart=rows[-1].id if len(rows) == limit else None)
+                next_pagestart=next_start)
 
 
 @router.get("/{policy_id}")

@@ -77,16 +77,28 @@ def _in_registry_format(public_url: str, answer: Callable[[], JSONResponse]) -> 
         return registry_error(400, "INVALID_REQUEST", exc.message)
 
 
-QUERY_LIMITS = {"service": 256, "scope": 4096, "offline_token": 8, "account": 256,
-                "client_id": 256}
+QUERY_LIMITS = {"service": 256, "scope": scopes.MAX_SCOPE_VALUE, "offline_token": 8,
+                "account": 256, "client_id": 256}
+#: Bounds on the raw query, checked before it is split: the scope text at its bound,
+#: percent-encoded (`%3A`, `%2F`: three bytes a character), and a little more.
+MAX_QUERY_BYTES = 3 * scopes.MAX_SCOPE_TEXT + 4096
+MAX_QUERY_FIELDS = scopes.MAX_SCOPE_VALUES + 32
 
 
 def _query(request: Request) -> TokenRequest:
     """The GET /token query, checked by hand in one pass (see read_registry_token)."""
+    raw: bytes = request.scope["query_string"]
+    if len(raw) > MAX_QUERY_BYTES:
+        raise InvalidInput(f"query longer than {MAX_QUERY_BYTES} bytes", target="query")
+    try:
+        pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True,
+                          max_num_fields=MAX_QUERY_FIELDS)
+    except ValueError:
+        raise InvalidInput(f"more than {MAX_QUERY_FIELDS} query parameters",
+                           target="query") from None
     single: dict[str, str] = {}
     scope_values: list[str] = []
-    for name, value in parse_qsl(request.scope["query_string"].decode("latin-1"),
-                                 keep_blank_values=True):
+    for name, value in pairs:
         limit = QUERY_LIMITS.get(name)
         if limit is None:
             continue  # docker and others send more; what we do not use we do not judge
@@ -140,7 +152,11 @@ async def create_registry_token(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     fields: dict[str, str] = {}
     scope_values: list[str] = []
-    for name, value in await form_pairs(request):
+    try:
+        pairs = await form_pairs(request, max_fields=MAX_QUERY_FIELDS)
+    except InvalidInput as exc:
+        return registry_error(400, "INVALID_REQUEST", exc.message)
+    for name, value in pairs:
         if len(value) > FORM_LIMIT:
             return registry_error(400, "INVALID_REQUEST",
                                   f"{name[:40]} longer than {FORM_LIMIT} characters")

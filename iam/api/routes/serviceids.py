@@ -29,10 +29,10 @@ def list_service_ids(caller: CurrentPrincipal, runtime: RuntimeDep, limit: Limit
     """List the account's service IDs, `limit` at a time."""
     with runtime.read() as session:
         guard.require(session, caller, "iam-identity.serviceid.list")
-        rows, count = serviceids.list_service_ids(session, account_id=caller.account_id,
+        rows, count, next_start = serviceids.list_service_ids(session, account_id=caller.account_id,
                                                   limit=limit, start=pagestart, name=name)
     return Page(data=[ServiceIdPublic.of(r) for r in rows], count=count, limit=limit,
-                next_pagestart=rows[-1].id if len(rows) == limit else None)
+                next_pagestart=next_start)
 
 
 @router.get("/{service_id}")

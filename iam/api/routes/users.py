@@ -25,10 +25,10 @@ def list_users(caller: CurrentPrincipal, runtime: RuntimeDep, limit: Limit = 100
                pagestart: PageStart = None) -> Page[UserPublic]:
     with runtime.read() as session:
         guard.require(session, caller, "iam-identity.user.list")
-        rows, count = users.list_users(session, account_id=caller.account_id, limit=limit,
-                                       start=pagestart)
+        rows, count, next_start = users.list_users(
+            session, account_id=caller.account_id, limit=limit, start=pagestart)
     return Page(data=[UserPublic.of(r) for r in rows], count=count, limit=limit,
-                next_pagestart=rows[-1].iam_id if len(rows) == limit else None)
+                next_pagestart=next_start)
 
 
 @router.get("/{iam_id}")
