@@ -221,3 +221,29 @@ def test_concurrent_creates_of_look_alike_names_let_exactly_one_succeed(
             assert len([s for s in listed if name_key(s["name"]) == "deployer"]) == 1
     finally:
         server.stop()
+
+
+def test_cli_resolves_a_variant_of_a_name_to_the_identity(tmp_path: Path) -> None:
+    """`iam service-policy-create CI-Robot` finds `ci-robot`, as the server compares names."""
+    server = make_server(tmp_path)
+    server.cli("init", "--apikey-file", str(tmp_path / "owner.key"))
+    server.start()
+    try:
+        server.cli("login", "--apikey", f"@{tmp_path / 'owner.key'}", "--endpoint", server.url)
+        sid = server.cli("service-id-create", "ci-robot", "--output", "json").json()
+        dup = server.cli("service-id-create", "\uff43\uff49-robot", check=False)
+        assert dup.code == 1 and "HTTP 409" in dup.stderr
+        user = server.cli("user-create", "rtalice", "--password-stdin", "--output", "json",
+                          stdin=f"{PASSWORD}\n").json()
+        group = server.cli("access-group-create", "Builders", "--output", "json").json()
+        for command, ref, subject in (
+                ("service-policy-create", "CI-Robot", {"iam_id": sid["iam_id"]}),
+                ("user-policy-create", "RTAlice", {"iam_id": user["iam_id"]}),
+                ("access-group-policy-create", "\uff42uilders", {"access_group_id": group["id"]})):
+            made = server.cli(command, ref, "--roles", "Reader", "--service-name",
+                              "container-registry", "--output", "json").json()
+            assert {k: v for k, v in made["subject"].items() if v} == subject
+        policies = server.cli("service-policies", "CI-ROBOT", "--output", "json").json()
+        assert [p["subject"]["iam_id"] for p in policies] == [sid["iam_id"]]
+    finally:
+        server.stop()
