@@ -105,12 +105,15 @@ def principal_of_digest(session: Session, digest: str) -> Principal:
 
 
 def _find_user(session: Session, username: str, account_id: str | None) -> User | None:
-    """`name`, or `name@account_id` when the same name exists in several accounts."""
+    """`name`, or `name@account_id` when the same name exists in several accounts; the name
+    by its key, as users are unique by it (`RTAlice` and full-width `rtalice` find `rtalice`)."""
     if account_id is None and "@" in username:
         username, _, account_id = username.rpartition("@")
+    from iam.validation import name_key  # imported here: the change stays in this function
+
     if "\x00" in username or (account_id is not None and "\x00" in account_id):
         return None  # no such name; PostgreSQL would refuse even to search for it
-    query = select(User).where(User.name == username)
+    query = select(User).where(User.name_key == name_key(username.strip()))
     if account_id is not None:
         query = query.where(User.account_id == account_id)
     users = session.exec(query.limit(2)).all()

@@ -1,7 +1,8 @@
 """Access groups: users and service IDs of one account that share the group's policies.
 
 Members are identities only (a group never contains a group), so membership cannot be
-circular; adding the same member twice is a Conflict.
+circular; adding the same member twice is a Conflict. Names are unique in the account by
+their key (`iam.validation.name_key`).
 """
 
 from __future__ import annotations
@@ -13,25 +14,30 @@ from sqlmodel import Session, col, select
 from iam.errors import Conflict, InvalidInput, NotFound
 from iam.models import AccessGroup, GroupMember, Policy, ServiceId, User, new_id, new_tag, utcnow
 from iam.store import Paged, get_in_account, guarded_update, page
-from iam.validation import clean_description, clean_name
+from iam.validation import clean_description, clean_name, name_key
 
 KIND = "access group"
 
 
 def create_group(session: Session, *, account_id: str, name: str,
                  description: str | None = None) -> AccessGroup:
+    name = clean_name(name)
     now = utcnow()
-    row = AccessGroup(id=new_id("AccessGroup"), account_id=account_id, name=clean_name(name),
-                      description=clean_description(description), created_at=now,
-                      modified_at=now, entity_tag=new_tag())
+    row = AccessGroup(id=new_id("AccessGroup"), account_id=account_id, name=name,
+                      name_key=name_key(name), description=clean_description(description),
+                      created_at=now, modified_at=now, entity_tag=new_tag())
     try:
         with session.begin_nested():
             session.add(row)
             session.flush()
     except IntegrityError:
-        raise Conflict(f"an access group named {row.name!r} already exists in this account",
-                       target="name") from None
+        raise _duplicate(name) from None
     return row
+
+
+def _duplicate(name: str) -> Conflict:
+    return Conflict(f"an access group named {name!r} (or a name that differs only in case or "
+                    "Unicode form) already exists in this account", target="name")
 
 
 def get_group(session: Session, *, account_id: str, group_id: str) -> AccessGroup:
@@ -50,14 +56,14 @@ def update_group(session: Session, *, account_id: str, group_id: str, if_match: 
     values: dict[str, str] = {}
     if name is not None:
         values["name"] = clean_name(name)
+        values["name_key"] = name_key(values["name"])
     if description is not None:
         values["description"] = clean_description(description)
     try:
         with session.begin_nested():
             guarded_update(session, row, if_match=if_match, kind=KIND, values=values)
     except IntegrityError:
-        raise Conflict("an access group with that name already exists in this account",
-                       target="name") from None
+        raise _duplicate(values.get("name", "")) from None
     return row
 
 

@@ -10,10 +10,13 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import BigInteger, Column, DateTime, Index, String, UniqueConstraint
 from sqlalchemy.engine import Dialect
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
+
+from iam.validation import name_key
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -52,6 +55,23 @@ def _ts(**kw: Any) -> Any:
     return Field(sa_column=Column(UTCDateTime(), **kw))
 
 
+#: Room for a key (iam.validation.MAX_NAME_KEY_BYTES) plus the row id migration 0003
+#: appends to the keys of names that were duplicates before it.
+NAME_KEY_LENGTH = 1100
+
+
+def _key_of_name(context: DefaultExecutionContext) -> str:
+    parameters: dict[str, Any] = context.get_current_parameters()  # type: ignore[no-untyped-call]
+    return name_key(str(parameters["name"]))
+
+
+def _name_key() -> Any:
+    """`name_key` (see iam.validation): set by the domain modules; an insert that omits it
+    (the benchmarks' bulk seeding) gets it computed from `name`."""
+    return Field(sa_column=Column(String(NAME_KEY_LENGTH), nullable=False,
+                                  default=_key_of_name))
+
+
 class Account(SQLModel, table=True):
     __tablename__ = "accounts"
 
@@ -64,11 +84,13 @@ class Account(SQLModel, table=True):
 
 class ServiceId(SQLModel, table=True):
     __tablename__ = "service_ids"
+    __table_args__ = (Index("uq_service_ids_name_key", "account_id", "name_key", unique=True),)
 
     id: str = Field(primary_key=True, max_length=64)
     iam_id: str = Field(max_length=80, unique=True)
     account_id: str = Field(foreign_key="accounts.id", index=True, max_length=64)
     name: str = Field(max_length=256)
+    name_key: str = _name_key()
     description: str = Field(default="", max_length=1024)
     locked: bool = False
     created_at: datetime = _ts(nullable=False)
@@ -78,11 +100,14 @@ class ServiceId(SQLModel, table=True):
 
 class User(SQLModel, table=True):
     __tablename__ = "users"
-    __table_args__ = (UniqueConstraint("account_id", "name", name="uq_users_account_name"),)
+    __table_args__ = (UniqueConstraint("account_id", "name", name="uq_users_account_name"),
+                      # name_key first: it also serves the login look-up by name alone
+                      Index("uq_users_name_key", "name_key", "account_id", unique=True))
 
     iam_id: str = Field(primary_key=True, max_length=80)
     account_id: str = Field(foreign_key="accounts.id", index=True, max_length=64)
     name: str = Field(max_length=256, index=True)
+    name_key: str = _name_key()
     password_hash: str = Field(max_length=256)
     locked: bool = False
     created_at: datetime = _ts(nullable=False)
@@ -112,22 +137,41 @@ class ApiKey(SQLModel, table=True):
 
 class Namespace(SQLModel, table=True):
     __tablename__ = "namespaces"
-    __table_args__ = (UniqueConstraint("region", "name", name="uq_namespaces_region_name"),)
+    __table_args__ = (UniqueConstraint("region", "name", name="uq_namespaces_region_name"),
+                      Index("uq_namespaces_name_key", "region", "name_key", unique=True))
 
     id: str = Field(primary_key=True, max_length=64)
     account_id: str = Field(foreign_key="accounts.id", index=True, max_length=64)
     region: str = Field(default="", max_length=64)
     name: str = Field(max_length=30)
+    name_key: str = _name_key()
     created_at: datetime = _ts(nullable=False)
+
+
+class NamespaceName(SQLModel, table=True):
+    """Who holds a namespace name in a region: the live namespace's account, or, once it is
+    deleted (`deleted_at` set), the account it stays reserved to until the operator
+    releases it. Creating a namespace claims its row here first, so the primary key decides
+    every race between a create and a delete, or two creates, of one name."""
+
+    __tablename__ = "namespace_names"
+
+    region: str = Field(primary_key=True, max_length=64)
+    name_key: str = Field(primary_key=True, max_length=NAME_KEY_LENGTH)
+    name: str = Field(max_length=30)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=64)
+    deleted_at: datetime | None = _ts(nullable=True)
 
 
 class AccessGroup(SQLModel, table=True):
     __tablename__ = "access_groups"
-    __table_args__ = (UniqueConstraint("account_id", "name", name="uq_groups_account_name"),)
+    __table_args__ = (UniqueConstraint("account_id", "name", name="uq_groups_account_name"),
+                      Index("uq_access_groups_name_key", "account_id", "name_key", unique=True))
 
     id: str = Field(primary_key=True, max_length=64)
     account_id: str = Field(foreign_key="accounts.id", index=True, max_length=64)
     name: str = Field(max_length=256)
+    name_key: str = _name_key()
     description: str = Field(default="", max_length=1024)
     created_at: datetime = _ts(nullable=False)
     modified_at: datetime = _ts(nullable=False)

@@ -1,4 +1,8 @@
-"""Users: human identities with a password, unique by name within their account."""
+"""Users: human identities with a password, unique by name within their account.
+
+Unique by the name's key (`iam.validation.name_key`): `RTAlice` or its full-width form cannot be
+created beside `rtalice`, and log in as `rtalice` (`iam.authn`).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from iam import passwords
 from iam.errors import Conflict, Forbidden, InvalidInput, LockedEntity
 from iam.models import User, new_tag, utcnow
 from iam.store import Paged, delete_identity_dependents, get_in_account, guarded_update, page
-from iam.validation import clean_name
+from iam.validation import clean_name, name_key
 
 KIND = "user"
 CHANGE_OWN_PASSWORD = "iam-identity.user.password"  # noqa: S105 (an action name, in a 403)
@@ -26,7 +30,7 @@ def _checked_password(password: str) -> str:
 
 def _checked_name(name: str) -> str:
     name = clean_name(name)
-    if "@" in name:
+    if "@" in name_key(name):  # the key too: U+FF20 (full-width @) reads as one
         raise InvalidInput("name must not contain '@' (it separates name and account at login)",
                            target="name")
     return name
@@ -37,17 +41,21 @@ def create_user(session: Session, *, account_id: str, name: str, password: str) 
     now = utcnow()
     row = User(
         iam_id=f"iam-User-{uuid.uuid4()}", account_id=account_id, name=name,
-        password_hash=_checked_password(password), created_at=now, modified_at=now,
-        password_changed_at=now, entity_tag=new_tag(),
+        name_key=name_key(name), password_hash=_checked_password(password), created_at=now,
+        modified_at=now, password_changed_at=now, entity_tag=new_tag(),
     )
     try:
         with session.begin_nested():
             session.add(row)
             session.flush()
     except IntegrityError:
-        raise Conflict(f"a user named {name!r} already exists in this account",
-                       target="name") from None
+        raise _duplicate(name) from None
     return row
+
+
+def _duplicate(name: str | None) -> Conflict:
+    return Conflict(f"a user named {name!r} (or a name that differs only in case or Unicode "
+                    "form) already exists in this account", target="name")
 
 
 def get_user(session: Session, *, account_id: str, iam_id: str) -> User:
@@ -67,13 +75,13 @@ def update_user(session: Session, *, account_id: str, iam_id: str, if_match: str
     values: dict[str, str] = {}
     if name is not None:
         values["name"] = _checked_name(name)
+        values["name_key"] = name_key(values["name"])
     try:
         with session.begin_nested():
             guarded_update(session, row, if_match=if_match, kind=KIND, values=values,
                            key_column="iam_id")
     except IntegrityError:
-        raise Conflict(f"a user named {name!r} already exists in this account",
-                       target="name") from None
+        raise _duplicate(values.get("name", name)) from None
     return row
 
 

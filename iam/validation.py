@@ -1,4 +1,13 @@
-"""Rules every user-supplied name and description must follow."""
+"""Rules every user-supplied name and description must follow, and the key names are
+compared by.
+
+A name is shown as typed but compared by its *key*: NFKC (full-width letters, ligatures and
+compatibility forms become their plain letters; combining and precomposed accents become
+one form), case-folded, NFKC again (case folding can undo normalisation), with runs of
+white space made one space. Full-width `rtalice`, `RTAlice` and `rtalice` share one key,
+so one cannot be created beside another to impersonate it. The database holds the key in a unique
+index (migration 0003); this module is the one place that computes it.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +17,38 @@ from iam.errors import InvalidInput
 
 MAX_NAME = 256
 MAX_DESCRIPTION = 1024
+#: A key's bound in UTF-8 bytes: NFKC can expand one character into up to 18, and a
+#: PostgreSQL btree entry must stay under ~2.7 KB.
+MAX_NAME_KEY_BYTES = 1024
+#: Unicode categories refused in names: control, format (zero-width, bidi overrides such
+#: as U+200B, U+202E), surrogates, private use and unassigned.
+_REFUSED = ("Cc", "Cf", "Cs", "Co", "Cn")
 
 
 def _has_control(value: str) -> bool:
-    return any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") for c in value)
+    return any(unicodedata.category(c) in _REFUSED for c in value)
+
+
+def name_key(value: str) -> str:
+    """What names are compared by: NFKC, case-folded, white space collapsed (see above)."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", value).casefold())
+    return " ".join(folded.split())
 
 
 def clean_name(value: str, *, field: str = "name", max_length: int = MAX_NAME) -> str:
-    """A name: 1..max_length characters after trimming, no control or invisible characters."""
+    """A name: 1..max_length characters after trimming, no control or invisible characters,
+    and a comparison key of bounded size."""
     value = value.strip()
     if not value:
         raise InvalidInput(f"{field} must not be empty", target=field)
     if len(value) > max_length:
         raise InvalidInput(f"{field} must be at most {max_length} characters", target=field)
     if _has_control(value):
-        raise InvalidInput(f"{field} must not contain control characters", target=field)
+        raise InvalidInput(f"{field} must not contain control or invisible formatting "
+                           "characters (such as U+200B or U+202E)", target=field)
+    if len(name_key(value).encode()) > MAX_NAME_KEY_BYTES:
+        raise InvalidInput(f"{field} is too long once normalised (at most "
+                           f"{MAX_NAME_KEY_BYTES} bytes of UTF-8)", target=field)
     return value
 
 
@@ -31,7 +57,6 @@ def clean_description(value: str | None, *, field: str = "description") -> str:
         return ""
     if len(value) > MAX_DESCRIPTION:
         raise InvalidInput(f"{field} must be at most {MAX_DESCRIPTION} characters", target=field)
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") and c not in "\n\t"
-           for c in value):
+    if any(unicodedata.category(c) in _REFUSED and c not in "\n\t" for c in value):
         raise InvalidInput(f"{field} must not contain control characters", target=field)
     return value

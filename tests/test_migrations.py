@@ -58,3 +58,114 @@ def test_models_match_migrations(empty_db: str) -> None:
     """The tables SQLModel describes are exactly what the migrations create."""
     migrate(empty_db)
     command.check(alembic_config(empty_db))
+
+
+# --- 0003: name keys and namespace reservations --------------------------------------------
+
+NOW = "2024-01-01 00:00:00+00:00"
+
+
+def _seed_at_0002(url: str) -> None:
+    """A database as 0002 allowed it: two service IDs named `ci-robot` (and `CI-Robot`),
+    users `Alice` and `alice`, a namespace. Written by SQL: the API of today refuses them."""
+    migrate(url, "0002")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO accounts (id, name, owner_iam_id, is_system, created_at)"
+                          " VALUES ('acct', 'a', '', false, :t)"), {"t": NOW})
+        for i, name in enumerate(["ci-robot", "ci-robot", "CI-Robot", "other"]):
+            conn.execute(text(
+                "INSERT INTO service_ids (id, iam_id, account_id, name, description, locked, "
+                "created_at, modified_at, entity_tag) VALUES (:id, :iam, 'acct', :name, '', "
+                "false, :t, :t, 'x')"),
+                {"id": f"ServiceId-{i}", "iam": f"iam-ServiceId-{i}", "name": name, "t": NOW})
+        for i, name in enumerate(["Alice", "alice"]):
+            conn.execute(text(
+                "INSERT INTO users (iam_id, account_id, name, password_hash, locked, created_at,"
+                " modified_at, password_changed_at, entity_tag) VALUES (:id, 'acct', :name, "
+                "'h', false, :t, :t, :t, 'x')"), {"id": f"iam-User-{i}", "name": name, "t": NOW})
+        conn.execute(text("INSERT INTO namespaces (id, account_id, region, name, created_at) "
+                          "VALUES ('Namespace-1', 'acct', 'us-south', 'team-a', :t)"), {"t": NOW})
+    engine.dispose()
+
+
+def _rows(url: str, sql: str) -> list[tuple[object, ...]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql)).all()]
+    finally:
+        engine.dispose()
+
+
+def _generation(url: str) -> int:
+    return int(_rows(url, "SELECT value FROM authz_generation WHERE id = 1")[0][0])  # type: ignore[call-overload]
+
+
+def _bumps_on_every_watched_change(url: str) -> bool:
+    """An insert, an update and a delete on each table whose triggers 0003 could have lost."""
+    engine = create_engine(url)
+    try:
+        keyed = "name_key" in {c["name"] for c in inspect(engine).get_columns("access_groups")}
+        columns, values = (", name_key", ", 'g'") if keyed else ("", "")
+        statements = [
+            "UPDATE service_ids SET description = 'd' WHERE id = 'ServiceId-3'",
+            "UPDATE users SET locked = true WHERE iam_id = 'iam-User-0'",
+            "UPDATE namespaces SET created_at = created_at WHERE id = 'Namespace-1'",
+            "INSERT INTO access_groups (id, account_id, name, description, created_at, "
+            f"modified_at, entity_tag{columns}) VALUES ('AccessGroup-t', 'acct', 'g', '', "
+            f"'{NOW}', '{NOW}', 'x'{values})",
+            "UPDATE access_groups SET description = 'd' WHERE id = 'AccessGroup-t'",
+            "DELETE FROM access_groups WHERE id = 'AccessGroup-t'",
+        ]
+        for sql in statements:
+            before = _generation(url)
+            with engine.begin() as conn:
+                conn.execute(text(sql))
+            if _generation(url) <= before:
+                return False
+        return True
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_to_0003_keeps_duplicate_service_id_names_with_keys_that_cannot_collide(
+        empty_db: str) -> None:
+    _seed_at_0002(empty_db)
+    migrate(empty_db)
+    rows = _rows(empty_db, "SELECT id, name, name_key FROM service_ids ORDER BY id")
+    assert rows == [("ServiceId-0", "ci-robot", "ci-robot"),
+                    ("ServiceId-1", "ci-robot", "ci-robot ServiceId-1"),
+                    ("ServiceId-2", "CI-Robot", "ci-robot ServiceId-2"),
+                    ("ServiceId-3", "other", "other")]
+    users = _rows(empty_db, "SELECT iam_id, name, name_key FROM users ORDER BY iam_id")
+    assert users == [("iam-User-0", "Alice", "alice"),
+                     ("iam-User-1", "alice", "alice iam-User-1")]
+    assert _rows(empty_db, "SELECT region, name_key, name, account_id, deleted_at "
+                           "FROM namespace_names") == [("us-south", "team-a", "team-a",
+                                                        "acct", None)]
+
+
+def test_authz_triggers_still_fire_after_upgrade_to_0003_and_downgrade_to_0002(
+        empty_db: str) -> None:
+    _seed_at_0002(empty_db)
+    migrate(empty_db)
+    assert _bumps_on_every_watched_change(empty_db)
+    downgrade(empty_db, "0002")
+    assert _bumps_on_every_watched_change(empty_db)
+    migrate(empty_db)
+    assert _bumps_on_every_watched_change(empty_db)
+
+
+def test_downgrade_to_0002_and_back_keeps_every_row(empty_db: str) -> None:
+    _seed_at_0002(empty_db)
+    migrate(empty_db)
+    downgrade(empty_db, "0002")
+    assert "namespace_names" not in _tables(empty_db)
+    names = _rows(empty_db, "SELECT name FROM service_ids ORDER BY id")
+    assert names == [("ci-robot",), ("ci-robot",), ("CI-Robot",), ("other",)]
+    assert len(_rows(empty_db, "SELECT iam_id FROM users")) == 2
+    migrate(empty_db)
+    keys = _rows(empty_db, "SELECT name_key FROM service_ids ORDER BY id")
+    assert keys == [("ci-robot",), ("ci-robot ServiceId-1",), ("ci-robot ServiceId-2",),
+                    ("other",)]

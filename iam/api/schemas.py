@@ -7,7 +7,7 @@ from typing import Annotated, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
-from iam.models import ApiKey, ServiceId, User
+from iam.models import ApiKey, NamespaceName, ServiceId, User
 
 T = TypeVar("T")
 
@@ -154,3 +154,16 @@ class IdentityToken(BaseModel):
 class Health(BaseModel):
     status: str
     detail: StrictBool | str | None = None
+
+
+class NamespaceReservation(BaseModel):
+    """A deleted namespace's name, kept for its account until the operator releases it."""
+
+    name: str
+    region: str
+    account_id: str
+    deleted_at: datetime
+
+    @classmethod
+    def of(cls, row: NamespaceName) -> NamespaceReservation:
+        return cls.model_validate(row, from_attributes=True)

@@ -9,8 +9,10 @@ import typer
 
 from iam.cli.app import app
 from iam.cli.client import Api, Format, OutputOpt, emit, fail
+from iam.validation import name_key
 
 NS_COLUMNS = ["name", "region", "created_at"]
+RESERVATION_COLUMNS = ["name", "region", "account_id", "deleted_at"]
 POLICY_COLUMNS = ["id", "subject", "roles", "resource"]
 GROUP_COLUMNS = ["id", "name", "description", "created_at"]
 MEMBER_COLUMNS = ["iam_id", "type", "created_at"]
@@ -53,7 +55,23 @@ def namespace_rm(name: str, region: Region = "", force: Force = False) -> None:
     """Delete a namespace."""
     _confirm(f"namespace {name}", force)
     Api().delete(f"/v1/namespaces/{name}?region={region}")
-    typer.echo(f"Namespace {name} deleted")
+    typer.echo(f"Namespace {name} deleted; its name stays reserved to your account")
+
+
+@app.command("namespace-reservations")
+def namespace_reservations(output: OutputOpt = Format.table) -> None:
+    """Names of deleted namespaces, reserved to their account (every account's for the
+    system operator, your account's otherwise)."""
+    emit(Api().get_all("/v1/namespace-reservations"), output, RESERVATION_COLUMNS)
+
+
+@app.command("namespace-release")
+def namespace_release(name: str, region: Region = "", output: OutputOpt = Format.table) -> None:
+    """Release a deleted namespace's reserved name so any account may take it (system
+    operator only)."""
+    Api().delete(f"/v1/namespace-reservations/{name}?region={region}")
+    emit({"name": name, "region": region, "released": True}, output,
+         ["name", "region", "released"])
 
 
 # --- subjects ------------------------------------------------------------------------------
@@ -64,7 +82,7 @@ def _service_id(api: Api, ref: str) -> str:
         return ref
     if ref.startswith("ServiceId-"):
         return f"iam-{ref}"
-    found = api.get_all("/v1/serviceids", name=ref)
+    found = api.get_all("/v1/serviceids", name=ref)  # compared by name key, as for users
     if len(found) != 1:
         fail(f"{len(found)} service IDs are named {ref!r}; use the ServiceId-... id")
     return str(found[0]["iam_id"])
@@ -73,7 +91,8 @@ def _service_id(api: Api, ref: str) -> str:
 def _user(api: Api, ref: str) -> str:
     if ref.startswith("iam-User-"):
         return ref
-    found = [u for u in api.get_all("/v1/users") if u["name"] == ref]
+    key = name_key(ref)  # as the server compares names: `RTAlice` finds `rtalice`
+    found = [u for u in api.get_all("/v1/users") if name_key(u["name"]) == key]
     if len(found) != 1:
         fail(f"no user is named {ref!r}; use its iam-User-... id")
     return str(found[0]["iam_id"])
@@ -82,7 +101,8 @@ def _user(api: Api, ref: str) -> str:
 def _group(api: Api, ref: str) -> str:
     if ref.startswith("AccessGroup-"):
         return ref
-    found = [g for g in api.get_all("/v1/groups") if g["name"] == ref]
+    key = name_key(ref)
+    found = [g for g in api.get_all("/v1/groups") if name_key(g["name"]) == key]
     if len(found) != 1:
         fail(f"no access group is named {ref!r}; use its AccessGroup-... id")
     return str(found[0]["id"])
