@@ -2,34 +2,44 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Two stamps, one per install set: serving needs only the runtime dependencies, the
+# tests, the linters and the benchmarks add the `dev` extra. Installing the dev set also
+# satisfies the runtime one, so `make test` then `make serve` installs nothing more.
+RUNTIME := $(VENV)/.installed-runtime
+DEV := $(VENV)/.installed-dev
+PIP := $(BIN)/pip install -q --disable-pip-version-check
 
 .PHONY: serve test lint venv bench clean
 
-$(STAMP): pyproject.toml
+$(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
-	touch $(STAMP)
+	$(PIP) -e .
+	touch $(RUNTIME)
 
-venv: $(STAMP)
+$(DEV): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(PIP) -e '.[dev]'
+	touch $(DEV) $(RUNTIME)
+
+venv: $(DEV)
 
 ## Install, initialise (SQLite in ./data) and serve on http://127.0.0.1:8080
-serve: $(STAMP)
+serve: $(RUNTIME)
 	$(BIN)/iam init
 	$(BIN)/iam serve
 
 ## Lint, type-check and run the whole suite on SQLite and PostgreSQL
-test: $(STAMP)
+test: $(DEV)
 	bash scripts/ensure-system.sh
 	$(BIN)/ruff check iam tests bench
 	$(BIN)/mypy iam
 	$(BIN)/pytest
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check iam tests bench
 	$(BIN)/mypy iam
 
-bench: $(STAMP)
+bench: $(DEV)
 	bash scripts/ensure-system.sh
 	$(BIN)/python -m bench.run
 

@@ -19,6 +19,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from iam.resources import roles_dir
+
 DEFAULT_REGISTRY_SERVICE = "registry.local"
 
 
@@ -67,7 +69,7 @@ class Settings(BaseSettings):
     auth_failure_window: int = Field(default=60, ge=1, le=86_400)
     max_body_bytes: int = 64 * 1024
     log_level: str = "info"
-    policies_dir: Path = Path(__file__).resolve().parent.parent / "policies"
+    policies_dir: Path = Field(default_factory=roles_dir)
 
     @classmethod
     def settings_customise_sources(

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from alembic import command
@@ -21,7 +20,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session
 
-ROOT = Path(__file__).resolve().parent.parent
+from iam.resources import migrations_dir
+
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 
 
@@ -82,8 +82,10 @@ def write_session(engine: Engine) -> Iterator[Session]:
 
 
 def alembic_config(url: str) -> Config:
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(ROOT / "alembic"))
+    """The repository's `alembic.ini`, built in code so that an installed package needs no
+    file: the migrations shipped with the package, `url`, and our logging left alone."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir()))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     cfg.attributes["configure_logger"] = False
     return cfg

@@ -6,7 +6,7 @@ roles, each a list of those actions. An operator adds a custom role by adding an
 role, a file whose name is not its service) raises ConfigurationError naming file and line.
 
 The catalog in use is installed once per process by `Runtime.start` (`install`); the engine
-reads it with `active()`, which falls back to the repository's `policies/` folder.
+reads it with `active()`, which falls back to the role files shipped with the package.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from iam.errors import ConfigurationError, InvalidInput
+from iam.resources import roles_dir
 
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "policies"
+DEFAULT_DIR = roles_dir()
 _ROLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9 _-]{0,63}$")
 _SERVICE_NAME = re.compile(r"^[a-z][a-z0-9-]{1,63}$")
 

@@ -46,6 +46,8 @@ class Server:
     env: dict[str, str]
     port: int
     process: subprocess.Popen[bytes] | None = None
+    bin_dir: Path = BIN  # where `iam` is installed: this venv, or another (tests/test_wheel.py)
+    cwd: Path | None = None  # None: the test's own working directory
     log_path: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -60,8 +62,9 @@ class Server:
         return Path(self.env["IAM_DATA_DIR"])
 
     def cli(self, *args: str, stdin: str | None = None, check: bool = True) -> CliResult:
-        proc = subprocess.run([str(BIN / "iam"), *args], input=stdin, capture_output=True,
-                              text=True, env=self.env, timeout=60, check=False)
+        proc = subprocess.run([str(self.bin_dir / "iam"), *args], input=stdin,
+                              capture_output=True, text=True, env=self.env, cwd=self.cwd,
+                              timeout=60, check=False)
         result = CliResult(proc.returncode, proc.stdout, proc.stderr)
         if check and proc.returncode != 0:
             raise AssertionError(f"iam {' '.join(args)} failed ({proc.returncode}):\n"
@@ -71,8 +74,8 @@ class Server:
     def start(self, *extra: str) -> None:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [str(BIN / "iam"), "serve", "--port", str(self.port), "--access-log", *extra],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            [str(self.bin_dir / "iam"), "serve", "--port", str(self.port), "--access-log", *extra],
+            env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
