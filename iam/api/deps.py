@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from iam import access_tokens
+from iam import access_tokens, client_address
 from iam.attempts import Client
 from iam.authn import Principal, principal_from_claims
 from iam.errors import Unauthenticated
@@ -46,8 +46,12 @@ CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
 def client_of(request: Request) -> Client:
-    agent = request.headers.get("user-agent", "")
-    return Client(ip=request.client.host if request.client else "", user_agent=agent[:256])
+    """The client's address (forwarded headers only from `IAM_TRUSTED_PROXIES`) and agent."""
+    runtime: Runtime = request.app.state.runtime
+    peer = request.client.host if request.client else ""
+    ip = client_address.from_headers(peer, request.scope["headers"],
+                                     runtime.settings.trusted_networks)
+    return Client(ip=ip, user_agent=request.headers.get("user-agent", "")[:256])
 
 
 async def get_client(request: Request) -> Client:
