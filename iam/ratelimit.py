@@ -54,6 +54,9 @@ class MemoryCounter:
     def empty(self) -> bool:
         return not self._data
 
+    def __len__(self) -> int:
+        return len(self._data)
+
     def get_many(self, keys: list[str]) -> list[tuple[int, int]]:
         now = time.monotonic()
         with self._lock:
