@@ -255,3 +255,25 @@ def test_cli_audit_table_shows_the_reason(scenario: Scenario) -> None:
     table = srv.cli("audit", "--outcome", "failure", "--limit", "1000").stdout
     assert "REASON" in table.splitlines()[0]
     assert "wrong_password" in table and "unknown_key" in table
+
+
+def test_refused_admin_bearer_is_recorded_for_the_operator_and_the_named_account(
+        scenario: Scenario) -> None:
+    srv, agent = scenario.srv, "probe-admin/1"
+    key = _post(srv, "/v1/apikeys", scenario.team_a,
+                {"name": "short-lived", "iam_id": _post(srv, "/v1/serviceids", scenario.team_a,
+                                                        {"name": "admin-robot"})["iam_id"]})
+    stale = bearer(srv, key["apikey"])
+    r = httpx.delete(f"{srv.url}/v1/apikeys/{key['id']}", headers=scenario.team_a, timeout=10)
+    assert r.status_code == 204, r.text
+    answers = [httpx.get(f"{srv.url}/v1/serviceids", timeout=10,
+                         headers={**headers, "User-Agent": agent})
+               for headers in (stale, {"Authorization": "Bearer not.a.jwt"})]
+    assert [a.status_code for a in answers] == [401, 401]
+    assert answers[0].json()["errors"] == answers[1].json()["errors"]
+    operator = events(srv, scenario.operator, user_agent=agent, expect=2,
+                      action="iam.admin.authenticate")
+    team_a = events(srv, scenario.team_a, user_agent=agent, action="iam.admin.authenticate")
+    assert sorted(json.loads(e["detail"])["reason"] for e in operator) == ["bad_token",
+                                                                          "key_gone"]
+    assert [json.loads(e["detail"])["apikey_id"] for e in team_a] == [key["id"]]
