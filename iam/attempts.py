@@ -1,7 +1,14 @@
-"""One authentication attempt: brute-force limit first, then audit of the outcome.
+"""One authentication attempt: the failure limit, and the audit of the outcome.
 
 Shared by `/identity/token` and the registry's `/token`, so both count failures in the same
-limiter (per client IP, per presented credential, per user name) and leave the same trail.
+limiter and leave the same trail. A key or token is checked first and a success never meets
+the limiter (the hot path); a failure counts against the client's address and may turn into
+429. A password meets the limiter before its argon2 hash (`iam.ratelimit`).
+
+Every failure is recorded in the system account's trail (the operator sees them all) and,
+when the credential names a known identity (a disabled key, a wrong password of an existing
+user, a refresh token of a deleted key...), in that identity's account too: with the reason,
+the key id or at most four characters of an unknown key, never the secret.
 """
 
 from __future__ import annotations
@@ -13,10 +20,13 @@ from typing import Any
 
 from authlib.oauth2.rfc6749.errors import InvalidGrantError
 
+from iam.apikeys import PREFIX
 from iam.audit import Event
 from iam.authn import Principal
-from iam.errors import Unauthenticated
+from iam.errors import RateLimited, Unauthenticated
 from iam.runtime import Runtime
+
+KEY_HINT = 4  # characters after `riam_`: tells keys apart in the trail, 24 of 256 bits
 
 
 @dataclass(frozen=True)
@@ -44,23 +54,80 @@ class Attempt:
             user_agent=self.client.user_agent, detail={**self.detail, **detail}))
 
 
+def key_hint(credential: str | None) -> str:
+    """`riam_` and the next few characters of a presented key; nothing for anything else."""
+    if credential and credential.startswith(PREFIX):
+        return credential[:len(PREFIX) + KEY_HINT]
+    return ""
+
+
+def record_failure(runtime: Runtime, client: Client, failure: Unauthenticated, *,
+                   action: str, throttled: bool = False, credential: str | None = None,
+                   username: str | None = None, **detail: Any) -> None:
+    """Into the system account's trail, and the trail of the account the failure names."""
+    facts: dict[str, Any] = {**detail, "reason": "throttled" if throttled else failure.reason}
+    if throttled and failure.reason != "throttled":
+        facts["cause"] = failure.reason
+    if failure.apikey_id:
+        facts["apikey_id"] = failure.apikey_id
+    elif hint := key_hint(credential):
+        facts["key_prefix"] = hint
+    if username is not None:
+        facts["username"] = username[:64]
+    readers = dict.fromkeys(a for a in (runtime.system_account_id(), failure.account_id) if a)
+    for account_id in readers or [""]:
+        runtime.audit.record(Event(
+            action=action, outcome="throttled" if throttled else "failure",
+            account_id=account_id, actor=failure.iam_id, client_ip=client.ip,
+            user_agent=client.user_agent, detail=facts))
+
+
+def refuse(runtime: Runtime, client: Client, failure: Unauthenticated, *, action: str,
+           credential: str | None = None, username: str | None = None,
+           **detail: Any) -> None:
+    """Count a failure against the client's address and record it; raises RateLimited
+    (recorded as throttled) when the address is over its limit."""
+    try:
+        if username is None:
+            runtime.limiter.key_failed(client_ip=client.ip)
+        else:
+            runtime.limiter.password_failed(client_ip=client.ip, username=username)
+    except RateLimited:
+        record_failure(runtime, client, failure, action=action, throttled=True,
+                       credential=credential, username=username, **detail)
+        raise
+    record_failure(runtime, client, failure, action=action, credential=credential,
+                   username=username, **detail)
+
+
+def _cause(exc: Exception) -> Unauthenticated:
+    if isinstance(exc, Unauthenticated):
+        return exc
+    if isinstance(exc.__cause__, Unauthenticated):  # an OAuth error made from it (grants)
+        return exc.__cause__
+    return Unauthenticated()
+
+
 @contextmanager
 def attempt(runtime: Runtime, client: Client, *, action: str, credential: str | None = None,
             username: str | None = None, **detail: Any) -> Iterator[Attempt]:
-    """Refuse (429) a client over its failure limit; count and audit a failure."""
-    subjects = runtime.limiter.subjects(client_ip=client.ip, credential=credential,
-                                        username=username)
-    try:
-        runtime.limiter.check(subjects)
-    except Exception:
-        runtime.audit.record(Event(action=action, outcome="throttled", client_ip=client.ip,
-                                   user_agent=client.user_agent, detail=detail))
-        raise
+    """Authenticate inside; a failure is counted, recorded and re-raised (or 429).
+
+    `username` marks a password attempt, refused (429) before it is checked when its
+    address or its name from that address is over the limit. `credential` (a key or token)
+    is used only for the few characters of an unknown key the trail shows.
+    """
+    if username is not None:
+        try:
+            runtime.limiter.check_password(client_ip=client.ip, username=username)
+        except RateLimited:
+            record_failure(runtime, client, Unauthenticated(reason="throttled"),
+                           action=action, throttled=True, username=username, **detail)
+            raise
     current = Attempt(runtime, client, action, detail)
     try:
         yield current
-    except (Unauthenticated, InvalidGrantError):
-        runtime.limiter.failed(subjects)
-        runtime.audit.record(Event(action=action, outcome="failure", client_ip=client.ip,
-                                   user_agent=client.user_agent, detail=detail))
+    except (Unauthenticated, InvalidGrantError) as exc:
+        refuse(runtime, client, _cause(exc), action=action, credential=credential,
+               username=username, **detail)
         raise

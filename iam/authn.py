@@ -2,7 +2,8 @@
 
 Every failure raises the same `Unauthenticated("authentication required")`, whatever the
 cause (malformed, unknown, wrong, disabled, expired, owner gone), so a caller learns nothing
-about which keys or users exist.
+about which keys or users exist; only its never-serialised fields (reason, the identity it
+names) tell the audit trail.
 """
 
 from __future__ import annotations
@@ -70,37 +71,45 @@ _KEY_BY_DIGEST = _KEY_WITH_OWNER.where(col(ApiKey.key_hash) == bindparam("value"
 _KEY_BY_ID = _KEY_WITH_OWNER.where(col(ApiKey.id) == bindparam("value"))
 
 
-def _key_row(session: Session, query: Any, value: str) -> tuple[ApiKey, Account, str] | None:
-    """The key, its account and its owner's name, in one indexed query (owner must exist)."""
+def _key_row(session: Session, query: Any, value: str, *,
+             missing: str) -> tuple[ApiKey, Account, str]:
+    """The key, its account and its owner's name, in one indexed query; Unauthenticated
+    (`missing` as the reason) without a key, `owner_gone` when its owner no longer exists."""
     row = session.exec(query, params={"value": value}).first()
     if row is None:
-        return None
+        raise Unauthenticated(reason=missing)
     key, account, sid_name, user_name = row
     owner_name = sid_name if sid_name is not None else user_name
     if owner_name is None:
-        return None
+        raise _refused("owner_gone", key)
     return key, account, owner_name
 
 
-def _usable(key: ApiKey) -> bool:
-    return not key.disabled and (key.expires_at is None or key.expires_at > utcnow())
+def _refused(reason: str, key: ApiKey) -> Unauthenticated:
+    return Unauthenticated(reason=reason, account_id=key.account_id, iam_id=key.iam_id,
+                           apikey_id=key.id)
+
+
+def _check_usable(key: ApiKey) -> None:
+    if key.disabled:
+        raise _refused("disabled", key)
+    if key.expires_at is not None and key.expires_at <= utcnow():
+        raise _refused("expired", key)
 
 
 def api_key_digest(secret: bytes, value: str) -> str:
     """The stored form of a presented key; Unauthenticated when it cannot be a key."""
     if not apikeys.is_well_formed(value):
-        raise Unauthenticated()
+        raise Unauthenticated(reason="malformed")
     return apikeys.digest(value, secret)
 
 
 def principal_of_digest(session: Session, digest: str) -> Principal:
     """The principal behind a usable key."""
-    found = _key_row(session, _KEY_BY_DIGEST, digest)
-    if found is None:
-        raise Unauthenticated()
-    key, account, owner_name = found
-    if not hmac.compare_digest(key.key_hash, digest) or not _usable(key):
-        raise Unauthenticated()
+    key, account, owner_name = _key_row(session, _KEY_BY_DIGEST, digest, missing="unknown_key")
+    if not hmac.compare_digest(key.key_hash, digest):
+        raise Unauthenticated(reason="unknown_key")
+    _check_usable(key)
     return _principal(account, key.iam_id, owner_name, key=key)
 
 
@@ -124,11 +133,15 @@ def authenticate_password(session: Session, *, username: str, password: str,
                           account_id: str | None = None) -> Principal:
     user = _find_user(session, username, account_id)
     ok = passwords.verify_password(password, user.password_hash if user else None)
-    if user is None or not ok:
-        raise Unauthenticated()
+    if user is None:
+        raise Unauthenticated(reason="unknown_user")
+    if not ok:
+        raise Unauthenticated(reason="wrong_password", account_id=user.account_id,
+                              iam_id=user.iam_id)
     account = session.get(Account, user.account_id)
     if account is None:
-        raise Unauthenticated()
+        raise Unauthenticated(reason="owner_gone", account_id=user.account_id,
+                              iam_id=user.iam_id)
     return _principal(account, user.iam_id, user.name,
                       credential=password_fingerprint(user.password_hash))
 
@@ -137,21 +150,26 @@ def principal_from_claims(session: Session, claims: dict[str, Any]) -> Principal
     """Re-check that the identity and credential behind a token are still valid."""
     iam_id = str(claims.get("sub", ""))
     apikey_id = claims.get("apikey_id")
+    # The claims are signed by us: the identity they name is the one to tell about a refusal.
+    named = {"account_id": str(claims.get("account", "")), "iam_id": iam_id}
     if apikey_id:
-        found = _key_row(session, _KEY_BY_ID, str(apikey_id))
-        if found is None:
-            raise Unauthenticated()
-        key, account, owner_name = found
-        if key.iam_id != iam_id or not _usable(key):
-            raise Unauthenticated()
+        try:
+            key, account, owner_name = _key_row(session, _KEY_BY_ID, str(apikey_id),
+                                                missing="key_gone")
+        except Unauthenticated as exc:
+            raise Unauthenticated(reason=exc.reason, apikey_id=str(apikey_id)[:64],
+                                  **named) from None
+        if key.iam_id != iam_id:
+            raise Unauthenticated(reason="bad_token", apikey_id=key.id, **named)
+        _check_usable(key)
         return _principal(account, iam_id, owner_name, key=key)
     user = session.get(User, iam_id)
     if user is None:
-        raise Unauthenticated()
+        raise Unauthenticated(reason="owner_gone", **named)
     fingerprint = password_fingerprint(user.password_hash)
     if not hmac.compare_digest(str(claims.get("pwd", "")), fingerprint):
-        raise Unauthenticated()
+        raise Unauthenticated(reason="password_changed", **named)
     user_account = session.get(Account, user.account_id)
     if user_account is None or user_account.id != claims.get("account"):
-        raise Unauthenticated()
+        raise Unauthenticated(reason="owner_gone", **named)
     return _principal(user_account, user.iam_id, user.name, credential=fingerprint)

@@ -19,6 +19,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from iam.client_address import Network, parse_trusted_proxies
 from iam.resources import roles_dir
 
 DEFAULT_REGISTRY_SERVICE = "registry.local"
@@ -58,6 +59,9 @@ class Settings(BaseSettings):
     registry_operators: list[str] = Field(default_factory=list)
     hmac_secret: SecretStr | None = None
     redis_url: str | None = None
+    # Peers whose X-Forwarded-For / Forwarded are believed (iam.client_address); none by
+    # default, loopback included: a header anyone can send must not pick the client address.
+    trusted_proxies: str = ""
     activity_flush_seconds: float = 2.0
     worker_threads: int = Field(default=2, ge=1, le=200)
     # The token path's cache (iam.authcache): entries per process (0 turns it off) and how
@@ -122,6 +126,12 @@ class Settings(BaseSettings):
             raise ValueError("IAM_REGISTRIES lists the same service twice")
         return value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies_are_networks(cls, value: str) -> str:
+        parse_trusted_proxies(value)
+        return value
+
     @model_validator(mode="after")
     def _secret_long_enough(self) -> Settings:
         if self.hmac_secret is not None and len(self.hmac_secret.get_secret_value()) < 32:
@@ -134,6 +144,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'iam.db').resolve()}"
+
+    @cached_property
+    def trusted_networks(self) -> tuple[Network, ...]:
+        return parse_trusted_proxies(self.trusted_proxies)
 
     @property
     def keys_dir(self) -> Path:

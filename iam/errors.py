@@ -59,13 +59,23 @@ class PreconditionRequired(IamError):
 class Unauthenticated(IamError):
     """Raised when credentials are missing, malformed, unknown, wrong, disabled or expired.
 
-    The message is deliberately the same for every cause.
+    The message is deliberately the same for every cause. The keyword fields say, for the
+    audit trail only, why and whose (`reason`: malformed, unknown_key, disabled, expired,
+    unknown_user, wrong_password, bad_token, owner_gone...; the identity a known key, user
+    or token names; a few characters of an unknown key). They are never serialised.
     """
 
     code = "unauthorized"
 
-    def __init__(self, message: str = "authentication required") -> None:
+    def __init__(self, message: str = "authentication required", *, reason: str = "unknown",
+                 account_id: str = "", iam_id: str = "", apikey_id: str = "",
+                 key_prefix: str = "") -> None:
         super().__init__(message)
+        self.reason = reason
+        self.account_id = account_id
+        self.iam_id = iam_id
+        self.apikey_id = apikey_id
+        self.key_prefix = key_prefix
 
 
 class Forbidden(IamError):

@@ -49,8 +49,8 @@ class Grant:
         try:
             with lazy_session(self.runtime.read, database) as session:
                 principal = self.authenticate(session, form)
-        except Unauthenticated:
-            raise InvalidGrantError(description="the credentials are not valid") from None
+        except Unauthenticated as exc:  # kept as the cause: the audit reads its reason
+            raise InvalidGrantError(description="the credentials are not valid") from exc
         return principal, access_tokens.issue_pair(self.runtime.settings, self.runtime.keyring,
                                                    principal)
 

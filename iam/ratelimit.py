@@ -1,25 +1,37 @@
-"""Brute-force limits on failed authentications, per client IP, per key and per user name.
+"""Brute-force limits on failed authentications, counted per client address.
 
-Only failures count; a client over its limit gets `RateLimited` (429 + Retry-After) before
-its credentials are even looked at, whether or not the key or user exists, while other
-clients are unaffected. Counters are fixed windows: in process by default, in Redis when
-`IAM_REDIS_URL` is set so that every replica shares them. If Redis is unreachable the
-limiter fails open for that request (logging it) rather than locking everyone out.
+Built so that a stranger's failures cannot be turned against anyone else's success:
+
+- 256-bit credentials (API keys, refresh and access tokens) are checked first; a correct
+  one never reaches the limiter. A failed one counts against its address (`key_failed`),
+  and from an address over the limit it is answered 429 instead of 401.
+- Passwords (argon2, guessable) are checked against the limiter *before* hashing: per
+  address (`PASSWORD_ADDRESS_FACTOR` times the limit, so one address cannot spray many
+  names nor buy unbounded argon2 work) and per (user name, address). The name alone is never
+  a subject, so failures from elsewhere cannot lock a user out of their own address.
+
+IPv6 clients are counted per /64, which one subscriber usually holds whole. Counters are
+fixed windows: in process by default, in Redis when `IAM_REDIS_URL` is set so that every
+replica shares them. If Redis is unreachable the limiter fails open for that attempt
+(logging it) rather than locking everyone out.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Protocol
 
 from iam.errors import RateLimited
 
 log = logging.getLogger("iam.ratelimit")
+
+#: Password failures allowed per address per window, as a multiple of the per-name limit.
+PASSWORD_ADDRESS_FACTOR = 5
+MAX_MEMORY_ENTRIES = 100_000
 
 
 class Counter(Protocol):
@@ -29,16 +41,21 @@ class Counter(Protocol):
     def get_many(self, keys: list[str]) -> list[tuple[int, int]]:
         """Per key: (failures in the current window, seconds until it ends)."""
 
-    def hit(self, key: str, window: int) -> None: ...
+    def hit(self, key: str, window: int) -> tuple[int, int]:
+        """Count one failure; the key's (failures, seconds until its window ends) after."""
 
 
 class MemoryCounter:
-    def __init__(self) -> None:
+    def __init__(self, max_entries: int = MAX_MEMORY_ENTRIES) -> None:
         self._data: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
+        self._max_entries = max_entries
 
     def empty(self) -> bool:
         return not self._data
+
+    def __len__(self) -> int:
+        return len(self._data)
 
     def get_many(self, keys: list[str]) -> list[tuple[int, int]]:
         now = time.monotonic()
@@ -52,15 +69,24 @@ class MemoryCounter:
             return 0, 0
         return count, max(1, int(ends - now + 0.999))
 
-    def hit(self, key: str, window: int) -> None:
+    def hit(self, key: str, window: int) -> tuple[int, int]:
         now = time.monotonic()
         with self._lock:
-            if len(self._data) > 100_000:  # bounded memory under a spray of keys
-                self._data = {k: v for k, v in self._data.items() if v[1] > now}
+            if len(self._data) >= self._max_entries:
+                self._shrink(now)
             count, ends = self._data.get(key, (0, now + window))
             if ends <= now:
                 count, ends = 0, now + window
             self._data[key] = (count + 1, ends)
+        return count + 1, max(1, int(ends - now + 0.999))
+
+    def _shrink(self, now: float) -> None:
+        """Bounded memory under a spray of addresses: expired entries go, then the oldest
+        half (a sprayer can forget its own counts, never make anyone's success fail)."""
+        self._data = {k: v for k, v in self._data.items() if v[1] > now}
+        if len(self._data) >= self._max_entries:
+            keep = list(self._data.items())[len(self._data) // 2:]
+            self._data = dict(keep)
 
 
 class RedisCounter:
@@ -84,34 +110,32 @@ class RedisCounter:
             found.append((count, max(int(ttl), 1) if count else 0))
         return found
 
-    def hit(self, key: str, window: int) -> None:
-        pipe = self._redis.pipeline()
+    def hit(self, key: str, window: int) -> tuple[int, int]:
+        pipe = self._redis.pipeline()  # one round trip: count, start the window, read it
         pipe.incr(key)
         pipe.expire(key, window, nx=True)
-        pipe.execute()
+        pipe.ttl(key)
+        count, _, ttl = pipe.execute()
+        return int(count), max(int(ttl), 1)
 
 
-def _subject_key(kind: str, value: str) -> str:
-    # Never keep a presented secret, even in memory or Redis: only a hash of it.
+def counted_address(client_ip: str) -> str:
+    """What an address is counted as: itself, or its /64 for IPv6."""
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return client_ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+def _subject_key(kind: str, *parts: str) -> str:
+    # Uniform keys of bounded length whatever was presented (a name may be 4 KiB).
+    value = "\x1f".join(parts)
     return f"iam:fail:{kind}:{hashlib.sha256(value.encode()).hexdigest()[:32]}"
-
-
-@dataclass(frozen=True)
-class Subjects:
-    """What one attempt counts against: its client IP, the credential, the user name."""
-
-    client_ip: str
-    credential: str | None = field(default=None, repr=False)
-    username: str | None = None
-
-    @cached_property
-    def keys(self) -> list[str]:  # hashed only when a counter is consulted
-        keys = [_subject_key("ip", self.client_ip)]
-        if self.credential:
-            keys.append(_subject_key("key", self.credential))
-        if self.username:
-            keys.append(_subject_key("user", self.username.lower()))
-        return keys
 
 
 class FailureLimiter:
@@ -126,28 +150,47 @@ class FailureLimiter:
         counter: Counter = RedisCounter(redis_url) if redis_url else MemoryCounter()
         return cls(counter, max_failures=max_failures, window=window)
 
-    @staticmethod
-    def subjects(*, client_ip: str, credential: str | None = None,
-                 username: str | None = None) -> Subjects:
-        return Subjects(client_ip, credential, username)
+    # -- 256-bit credentials: checked first, counted only when they fail -------------------
 
-    def check(self, subjects: Subjects) -> None:
-        """Raise RateLimited if any subject is over its limit."""
+    def key_failed(self, *, client_ip: str) -> None:
+        """Count a failed key or token; RateLimited when its address is over the limit."""
+        try:
+            count, retry_after = self._counter.hit(
+                _subject_key("key-ip", counted_address(client_ip)), self.window)
+        except Exception as exc:  # Redis down: fail open, loudly
+            log.warning("rate limiter unavailable (%s); failure not counted",
+                        type(exc).__name__)
+            return
+        if count > self.max_failures:
+            raise RateLimited(retry_after)
+
+    # -- passwords: limited before the argon2 hash -----------------------------------------
+
+    def _password_subjects(self, client_ip: str, username: str) -> list[tuple[str, int]]:
+        address = counted_address(client_ip)
+        return [(_subject_key("pw-ip", address), self.max_failures * PASSWORD_ADDRESS_FACTOR),
+                (_subject_key("pw-user-ip", username.lower(), address), self.max_failures)]
+
+    def check_password(self, *, client_ip: str, username: str) -> None:
+        """RateLimited when the address, or this name from this address, is over its limit."""
         try:
             if self._counter.empty():  # the usual case: no failure counted anywhere
                 return
-            worst = max(self._counter.get_many(subjects.keys), default=(0, 0))
+            subjects = self._password_subjects(client_ip, username)
+            counts = self._counter.get_many([key for key, _ in subjects])
         except Exception as exc:  # Redis down: fail open, loudly
             log.warning("rate limiter unavailable (%s); allowing the attempt",
                         type(exc).__name__)
             return
-        if worst[0] >= self.max_failures:
-            raise RateLimited(worst[1])
+        over = [retry for (count, retry), (_, limit) in zip(counts, subjects, strict=True)
+                if count >= limit]
+        if over:
+            raise RateLimited(max(over))
 
-    def failed(self, subjects: Subjects) -> None:
+    def password_failed(self, *, client_ip: str, username: str) -> None:
         try:
-            for subject in subjects.keys:
-                self._counter.hit(subject, self.window)
+            for key, _ in self._password_subjects(client_ip, username):
+                self._counter.hit(key, self.window)
         except Exception as exc:
             log.warning("rate limiter unavailable (%s); failure not counted",
                         type(exc).__name__)

@@ -40,14 +40,14 @@ def parse_basic(header: str | None) -> BasicCredentials | None:
         return None
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic" or len(value) > MAX_CREDENTIAL:
-        raise Unauthenticated()
+        raise Unauthenticated(reason="malformed")
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
-        raise Unauthenticated() from None
+        raise Unauthenticated(reason="malformed") from None
     username, sep, password = decoded.partition(":")
     if not sep or not username or not password:
-        raise Unauthenticated()
+        raise Unauthenticated(reason="malformed")
     return BasicCredentials(username=username, password=password)
 
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from iam import access_tokens, apikeys, registry_auth, registry_token
-from iam.attempts import Client, attempt
+from iam.attempts import Client, attempt, refuse
 from iam.authcache import AuthCache, SessionFor, lazy_session
 from iam.authn import Principal
 from iam.config import Registry
-from iam.errors import InvalidInput
+from iam.errors import InvalidInput, Unauthenticated
 from iam.registry_auth import APIKEY_USER, BEARER_USER, BasicCredentials
 from iam.registry_grant import HeldActions, access_entries
 from iam.registry_token import RegistryToken
@@ -26,6 +26,7 @@ from iam.runtime import Runtime
 from iam.scopes import Scope
 
 REGISTRY_SERVICE = "container-registry"
+ATTEMPT_ACTION = "container-registry.token"
 
 _Authenticate = Callable[[SessionFor], Principal]
 
@@ -105,6 +106,21 @@ class TokenService:
         access = [{"type": s.type, "name": s.name, "actions": []} for s in request.scopes]
         return TokenAnswer(self._sign(registry, "", access))
 
+    def with_authorization(self, request: TokenRequest, header: str | None, *,
+                           database: bool = True) -> TokenAnswer:
+        """GET /token's `Authorization`: none is anonymous; one that is not valid Basic is a
+        failed attempt like any other (counted against the address, audited)."""
+        try:
+            credentials = registry_auth.parse_basic(header)
+        except Unauthenticated as exc:
+            registry = self.registry(request.service)
+            refuse(self.runtime, request.client, exc, action=ATTEMPT_ACTION,
+                   service=registry.service, scopes=[str(s) for s in request.scopes])
+            raise
+        if credentials is None:
+            return self.anonymous(request)
+        return self.with_basic(request, credentials, database=database)
+
     def with_basic(self, request: TokenRequest, credentials: BasicCredentials, *,
                    database: bool = True) -> TokenAnswer:
         """`database=False`: answer from the cache or raise NeedsDatabase."""
@@ -140,7 +156,7 @@ class TokenService:
                memo_key: Callable[[], str] | None = None) -> TokenAnswer:
         """Authenticate under the failure limit, grant, and sign; audited either way."""
         scopes = [str(s) for s in request.scopes]
-        with attempt(self.runtime, request.client, action="container-registry.token",
+        with attempt(self.runtime, request.client, action=ATTEMPT_ACTION,
                      credential=credential, username=username, service=registry.service,
                      scopes=scopes) as current:
             decision = self._decide(request, registry, authenticate, database=database,

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from iam import db, serversecret
 from iam import roles as role_data
+from iam.accounts import system_account
 from iam.activity import ActivityRecorder
 from iam.audit import AuditTrail
 from iam.authcache import AuthCache
 from iam.config import Settings
 from iam.ratelimit import FailureLimiter
 from iam.signing import Keyring
+
+SYSTEM_ACCOUNT_RETRY_S = 10.0
 
 
 @dataclass
@@ -30,6 +35,9 @@ class Runtime:
     limiter: FailureLimiter
     authcache: AuthCache
     roles: role_data.RoleCatalog = field(default_factory=role_data.active)
+    #: the system account's id, read once (every failed authentication is recorded there)
+    _system_account: str | None = field(default=None, init=False, repr=False)
+    _system_account_tried: float = field(default=float("-inf"), init=False, repr=False)
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
@@ -62,7 +70,26 @@ class Runtime:
         # Committed: this process sees its own revocations at once, others within a poll.
         self.authcache.changed()
 
+    def system_account_id(self) -> str:
+        """The system account's id ("" while it cannot be read: then at most one try per
+        SYSTEM_ACCOUNT_RETRY_S, since a failed attempt may be answered on the event loop)."""
+        if self._system_account is not None:
+            return self._system_account
+        now = time.monotonic()
+        if now - self._system_account_tried < SYSTEM_ACCOUNT_RETRY_S:
+            return ""
+        self._system_account_tried = now
+        try:
+            with self.read() as session:
+                account = system_account(session)
+        except SQLAlchemyError:
+            return ""
+        if account is not None:
+            self._system_account = account.id
+        return self._system_account or ""
+
     def start_background(self) -> None:
+        self.system_account_id()
         self.activity.start()
         self.audit.start()
         self.authcache.start()

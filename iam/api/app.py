@@ -122,6 +122,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     for router in ROUTERS:
         app.include_router(router, responses=errors.PROBLEM_RESPONSES
                            if id(router) in ADMIN_ROUTERS else errors.REQUEST_PROBLEMS)
-    app.add_middleware(AuditChanges, trail=runtime.audit)
+    app.add_middleware(AuditChanges, trail=runtime.audit,
+                       trusted=runtime.settings.trusted_networks)
     app.add_middleware(LimitsAndHeaders, max_body=runtime.settings.max_body_bytes)
     return app

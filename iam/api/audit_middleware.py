@@ -13,7 +13,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from iam import client_address
 from iam.audit import AuditTrail, Event
+from iam.client_address import Network
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 SECRET_FIELDS = {"apikey", "password", "access_token", "refresh_token", "token"}
@@ -35,9 +37,11 @@ def _outcome(status: int) -> str:
 
 
 class AuditChanges:
-    def __init__(self, app: ASGIApp, *, trail: AuditTrail) -> None:
+    def __init__(self, app: ASGIApp, *, trail: AuditTrail,
+                 trusted: tuple[Network, ...] = ()) -> None:
         self.app = app
         self.trail = trail
+        self.trusted = trusted  # IAM_TRUSTED_PROXIES: whose forwarded headers to believe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] != "http" or scope["method"] not in MUTATING
@@ -77,11 +81,12 @@ class AuditChanges:
         if "audit_before" in state:
             detail["before"] = redact(state["audit_before"])
         client = scope.get("client") or ("", 0)
-        headers = dict(scope.get("headers") or [])
+        raw_headers = scope.get("headers") or []
+        headers = dict(raw_headers)
         self.trail.record(Event(
             action=f"admin.{name}", outcome=_outcome(status),
             account_id=getattr(principal, "account_id", ""),
             actor=getattr(principal, "iam_id", ""), target=scope["path"][:256],
-            client_ip=str(client[0]),
+            client_ip=client_address.from_headers(str(client[0]), raw_headers, self.trusted),
             user_agent=headers.get(b"user-agent", b"").decode("latin-1")[:256],
             detail=detail))

@@ -9,12 +9,13 @@ from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator
 
-from iam import access_tokens
-from iam.attempts import Client
+from iam import access_tokens, client_address
+from iam.attempts import Client, record_failure
 from iam.authn import Principal, principal_from_claims
 from iam.errors import Unauthenticated
 from iam.runtime import Runtime
 
+ADMIN_ATTEMPT = "iam.admin.authenticate"
 _bearer = HTTPBearer(auto_error=False, description="An access token from /identity/token")
 
 
@@ -33,13 +34,20 @@ def get_principal(
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The caller behind the bearer token, re-checked against the database on every call."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthenticated()
-    claims = access_tokens.verify_access(runtime.settings, runtime.keyring,
-                                         credentials.credentials)
-    with runtime.read() as session:
-        principal = principal_from_claims(session, claims)
+    """The caller behind the bearer token, re-checked against the database on every call;
+    a refusal is audited like the token endpoints' failures. It is not counted: a signed
+    token cannot be guessed, and no limit should turn a client's stale token into a 429."""
+    try:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise Unauthenticated(reason="no_credentials")
+        claims = access_tokens.verify_access(runtime.settings, runtime.keyring,
+                                             credentials.credentials)
+        with runtime.read() as session:
+            principal = principal_from_claims(session, claims)
+    except Unauthenticated as exc:
+        record_failure(runtime, client_of(request), exc, action=ADMIN_ATTEMPT,
+                       method=request.method, path=request.url.path[:256])
+        raise
     request.state.principal = principal  # for the audit of admin changes
     return principal
 
@@ -48,8 +56,12 @@ CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
 def client_of(request: Request) -> Client:
-    agent = request.headers.get("user-agent", "")
-    return Client(ip=request.client.host if request.client else "", user_agent=agent[:256])
+    """The client's address (forwarded headers only from `IAM_TRUSTED_PROXIES`) and agent."""
+    runtime: Runtime = request.app.state.runtime
+    peer = request.client.host if request.client else ""
+    ip = client_address.from_headers(peer, request.scope["headers"],
+                                     runtime.settings.trusted_networks)
+    return Client(ip=ip, user_agent=request.headers.get("user-agent", "")[:256])
 
 
 async def get_client(request: Request) -> Client:

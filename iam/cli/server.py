@@ -95,7 +95,8 @@ def serve(
     config = uvicorn.Config("iam.api.app:create_app", factory=True, host=host, port=port,
                             workers=workers, access_log=access_log,
                             log_level=settings.log_level, timeout_graceful_shutdown=20,
-                            server_header=False, log_config=_log_config(settings.log_level))
+                            server_header=False, log_config=_log_config(settings.log_level),
+                            proxy_headers=False)  # iam.client_address decides whom to believe
     from uvicorn.supervisors import Multiprocess
 
     server = uvicorn.Server(config)

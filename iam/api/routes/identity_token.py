@@ -42,7 +42,8 @@ async def create_identity_token(request: Request) -> JSONResponse:
     def answer(database: bool) -> JSONResponse:
         with attempt(runtime, client, action="iam.identity.token",
                      credential=form.get("apikey") or form.get("refresh_token"),
-                     username=form.get("username"), grant_type=grant.GRANT_TYPE) as current:
+                     username=form.get("username") if grant.GRANT_TYPE == "password" else None,
+                     grant_type=grant.GRANT_TYPE) as current:
             principal, pair = grant.create_token_response(form, database=database)
             current.succeeded(principal)
         body = IdentityToken(access_token=pair.access_token, refresh_token=pair.refresh_token,

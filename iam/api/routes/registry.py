@@ -19,7 +19,7 @@ from iam.api.deps import RuntimeDep, client_of
 from iam.api.forms import form_pairs
 from iam.authcache import cache_first
 from iam.errors import InvalidInput, RateLimited, Unauthenticated
-from iam.registry_auth import BasicCredentials, parse_basic
+from iam.registry_auth import BasicCredentials
 from iam.registry_service import (
     TokenAnswer,
     TokenRequest,
@@ -131,10 +131,8 @@ async def read_registry_token(request: Request) -> Response:
     def answer(database: bool) -> JSONResponse:
         tokens = TokenService(runtime)
         asked = _query(request)
-        credentials = parse_basic(request.headers.get("authorization"))
-        if credentials is None:
-            return _answer(tokens.anonymous(asked))
-        return _answer(tokens.with_basic(asked, credentials, database=database))
+        return _answer(tokens.with_authorization(asked, request.headers.get("authorization"),
+                                                 database=database))
 
     return await cache_first(
         lambda database: _in_registry_format(runtime.settings.public_url,
