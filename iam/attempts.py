@@ -23,7 +23,7 @@ from authlib.oauth2.rfc6749.errors import InvalidGrantError
 from iam.apikeys import PREFIX
 from iam.audit import Event
 from iam.authn import Principal
-from iam.errors import RateLimited, Unauthenticated
+from iam.errors import Forbidden, RateLimited, Unauthenticated
 from iam.runtime import Runtime
 
 KEY_HINT = 4  # characters after `riam_`: tells keys apart in the trail, 24 of 256 bits
@@ -130,4 +130,24 @@ def attempt(runtime: Runtime, client: Client, *, action: str, credential: str | 
     except (Unauthenticated, InvalidGrantError) as exc:
         refuse(runtime, client, _cause(exc), action=action, credential=credential,
                username=username, **detail)
+        raise
+
+
+@contextmanager
+def own_password_change(runtime: Runtime, client: Client, principal: Principal) -> Iterator[None]:
+    """Changing one's own password checks the current one: limited and recorded like a
+    password login, so a stolen access token cannot try current passwords at will."""
+    action = "iam-identity.user.password"
+    try:
+        runtime.limiter.check_password(client_ip=client.ip, username=principal.name)
+    except RateLimited:
+        record_failure(runtime, client, Unauthenticated(reason="throttled"), action=action,
+                       throttled=True, username=principal.name)
+        raise
+    try:
+        yield
+    except Forbidden:
+        refuse(runtime, client, Unauthenticated(
+            reason="wrong_password", account_id=principal.account_id,
+            iam_id=principal.iam_id), action=action, username=principal.name)
         raise

@@ -272,3 +272,15 @@ def test_update_user_with_at_sign_in_name_is_400(client: TestClient,
     assert r.json()["errors"][0]["code"] == "invalid_input"
     assert r.json()["errors"][0]["target"] == "name"
     assert user_names(client, admin) == ["bob"]
+
+
+def test_wrong_current_passwords_are_limited_like_logins(client: TestClient,
+                                                         admin: dict[str, str]) -> None:
+    """A stolen access token cannot try current passwords at will."""
+    user = create_user(client, admin).json()
+    me = {"Authorization": f"Bearer {login(client, 'alice').json()['access_token']}"}
+    body = {"password": "a brand new password", "current_password": "a wrong guess"}
+    statuses = [client.put(f"/v1/users/{user['iam_id']}/password", json=body,
+                           headers=me).status_code for _ in range(11)]
+    assert statuses[:10] == [403] * 10
+    assert statuses[10] == 429

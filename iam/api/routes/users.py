@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from iam import guard, users
-from iam.api.deps import CurrentPrincipal, IfMatch, Limit, PageStart, RuntimeDep
+from iam.api.deps import ClientDep, CurrentPrincipal, IfMatch, Limit, PageStart, RuntimeDep
 from iam.api.schemas import Page, PasswordChange, UserCreate, UserPublic, UserUpdate
+from iam.attempts import own_password_change
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 
@@ -55,15 +56,16 @@ def update_user(iam_id: str, body: UserUpdate, caller: CurrentPrincipal, runtime
 
 @router.put("/{iam_id}/password", status_code=204)
 def change_password(iam_id: str, body: PasswordChange, caller: CurrentPrincipal,
-                    runtime: RuntimeDep) -> None:
+                    runtime: RuntimeDep, client: ClientDep) -> None:
     """Set a new password: one's own with `current_password`; another user's with
     iam-identity.user.update over everything that user holds. Either way the user's
     refresh tokens stop working at once."""
     with runtime.write() as session:
         if iam_id == caller.iam_id:
-            users.change_own_password(session, account_id=caller.account_id, iam_id=iam_id,
-                                      current_password=body.current_password,
-                                      password=body.password)
+            with own_password_change(runtime, client, caller):
+                users.change_own_password(session, account_id=caller.account_id,
+                                          iam_id=iam_id, current_password=body.current_password,
+                                          password=body.password)
             return
         guard.require_identity_change(session, caller, "iam-identity.user.update", iam_id,
                                       registry_operators=runtime.settings.registry_operators)
