@@ -7,8 +7,8 @@ from logging.config import fileConfig
 from alembic import context
 from sqlmodel import SQLModel
 
-import iam.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from iam.db import make_engine
+import iam.store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from iam.store.db import make_engine
 
 config = context.config
 if config.config_file_name and config.attributes.get("configure_logger", True):

@@ -23,10 +23,10 @@ from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from iam.authn import Principal
-from iam.authz import held_actions
-from iam.db import make_engine, migrate
-from iam.models import AccessGroup, Account, GroupMember, Namespace, Policy, utcnow
+from iam.access.authz import held_actions
+from iam.identity.authn import Principal
+from iam.store.db import make_engine, migrate
+from iam.store.models import AccessGroup, Account, GroupMember, Namespace, Policy, utcnow
 
 PG_ADMIN_URL = os.environ.get("IAM_BENCH_PG_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

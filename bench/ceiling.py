@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from iam.signing import load_keys
+from iam.tokens.signing import load_keys
 
 
 def create_app() -> Starlette:

@@ -109,8 +109,8 @@ def run_e2e(work: Path, *, rounds: int, log_dir: Path) -> dict[str, Any]:
     iam = start_iam(seeded, workers=1, log=log_dir / "e2e-iam.log")
     registries: list[Server] = [iam]
     try:
-        from iam.registry_config import write_trust_files
-        from iam.signing import load_keys
+        from iam.registry.trust_config import write_trust_files
+        from iam.tokens.signing import load_keys
 
         bundle, _ = write_trust_files(load_keys(seeded.data_dir / "keys"), work / "trust")
         token_auth = ("auth:\n  token:\n"

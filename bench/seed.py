@@ -20,10 +20,11 @@ from typing import Any
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
-from iam import accounts, apikeys, serversecret
+from iam import bootstrap
 from iam.config import Settings, load_settings
-from iam.db import make_engine
-from iam.models import ApiKey, Namespace, Policy, ServiceId, new_tag, utcnow
+from iam.identity import apikey_format, server_secret
+from iam.store.db import make_engine
+from iam.store.models import ApiKey, Namespace, Policy, ServiceId, new_tag, utcnow
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 CHUNK = 5_000
@@ -83,7 +84,7 @@ def _rows(n: int, *, account_id: str, owner: str, secret: bytes,
         uid = uuid.uuid4()
         iam_id = f"iam-ServiceId-{uid}"
         ns = namespace_name(i)
-        value = apikeys.generate()
+        value = apikey_format.generate()
         if i in sample:
             yield (i, f"{value} {ns}")
         yield (
@@ -91,7 +92,7 @@ def _rows(n: int, *, account_id: str, owner: str, secret: bytes,
              "name": f"bench-{i}", "description": "", "locked": False, "created_at": now,
              "modified_at": now, "entity_tag": new_tag()},
             {"id": f"ApiKey-{uuid.uuid4()}", "account_id": account_id, "iam_id": iam_id,
-             "name": "bench", "description": "", "key_hash": apikeys.digest(value, secret),
+             "name": "bench", "description": "", "key_hash": apikey_format.digest(value, secret),
              "locked": False, "disabled": False, "created_at": now, "modified_at": now,
              "expires_at": None, "last_authn": None, "authn_count": 0,
              "entity_tag": new_tag()},
@@ -147,10 +148,10 @@ def seed(work: Path, *, backend: str, n: int) -> Seeded:
     if backend == "postgresql":
         url = create_pg_database(pg_database_name(n))
     settings: Settings = load_settings(data_dir=data_dir, database_url=url)
-    result = accounts.initialize(settings, account_name="bench")
+    result = bootstrap.initialize(settings, account_name="bench")
     assert result.new_account is not None
     owner = result.new_account.owner.iam_id
-    secret = serversecret.load(settings)
+    secret = server_secret.load(settings)
     engine = make_engine(settings.db_url)
     try:
         lines = bulk_insert(engine, n, account_id=result.account_id, owner=owner,

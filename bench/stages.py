@@ -27,11 +27,11 @@ def main(argv: list[str]) -> None:
     os.environ["IAM_DATA_DIR"] = data_dir
     if len(argv) > 1:
         os.environ["IAM_DATABASE_URL"] = argv[1]
-    from iam import registry_token, scopes
-    from iam.authcache import principal_of_key
     from iam.config import load_settings
-    from iam.registry_auth import BasicCredentials
-    from iam.registry_service import TokenRequest, TokenService, held_actions
+    from iam.identity.cached_principals import principal_of_key
+    from iam.registry import claims, scopes
+    from iam.registry.basic_auth import BasicCredentials
+    from iam.registry.token_service import TokenRequest, TokenService, held_actions
     from iam.runtime import Runtime
 
     rt = Runtime.start(load_settings())
@@ -66,7 +66,7 @@ def main(argv: list[str]) -> None:
             return held_actions(lambda: s, p, "")(keys[i % len(principals)][1], "app")
 
     def sign(i: int) -> object:
-        return registry_token.issue(
+        return claims.issue(
             keyring=rt.keyring, issuer="registry-iam", subject="iam-ServiceId-x",
             audience="registry.local", ttl=300,
             access=[{"type": "repository", "name": "ns/app", "actions": ["pull", "push"]}])

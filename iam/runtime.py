@@ -11,15 +11,16 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from iam import db, serversecret
-from iam import roles as role_data
-from iam.accounts import system_account
-from iam.activity import ActivityRecorder
-from iam.audit import AuditTrail
-from iam.authcache import AuthCache
+from iam.access import roles as role_data
+from iam.audit.activity import ActivityRecorder
+from iam.audit.trail import AuditTrail
 from iam.config import Settings
-from iam.ratelimit import FailureLimiter
-from iam.signing import Keyring
+from iam.identity import server_secret
+from iam.identity.accounts import system_account
+from iam.identity.ratelimit import FailureLimiter
+from iam.store import db
+from iam.store.generation_cache import AuthCache
+from iam.tokens.signing import Keyring
 
 SYSTEM_ACCOUNT_RETRY_S = 10.0
 
@@ -44,7 +45,7 @@ class Runtime:
         """Load and check everything; refuses with ConfigurationError what is unusable."""
         catalog = role_data.load_dir(settings.policies_dir)
         role_data.install(catalog)
-        secret = serversecret.load(settings)
+        secret = server_secret.load(settings)
         keyring = Keyring(settings.keys_dir)
         engine = db.make_engine(settings.db_url)
         activity = ActivityRecorder(engine, settings.activity_flush_seconds)

@@ -18,10 +18,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from iam import accounts
+from iam import bootstrap
 from iam.api.app import create_app
 from iam.config import Settings
-from iam.db import migrate
+from iam.store.db import migrate
 
 PG_ADMIN_URL = os.environ.get("IAM_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 BACKENDS = [b for b in os.environ.get("IAM_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
@@ -53,10 +53,11 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def shared_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Signing key and HMAC secret, made once (key generation is not what we test here)."""
     data = tmp_path_factory.mktemp("data")
-    from iam import serversecret, signing
+    from iam.identity import server_secret
+    from iam.tokens import signing
 
     settings = Settings(data_dir=data, database_url="sqlite://")
-    serversecret.create_if_missing(settings)
+    server_secret.create_if_missing(settings)
     signing.generate_key(settings.keys_dir, alg="ES256", issuer=settings.issuer)
     return data
 
@@ -98,7 +99,7 @@ class Owner:
 @pytest.fixture
 def owner(settings: Settings) -> Owner:
     """`iam init`: the first account and its owner's bootstrap key."""
-    result = accounts.initialize(settings)
+    result = bootstrap.initialize(settings)
     assert result.new_account is not None
     return Owner(result.account_id, result.new_account.owner.iam_id, result.new_account.apikey)
 

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
-from iam.activity import ActivityRecorder
-from iam.apikey_store import create_api_key
+from iam.audit.activity import ActivityRecorder
 from iam.config import Settings
-from iam.db import make_engine, write_session
-from iam.models import ApiKey, utcnow
+from iam.identity.apikeys import create_api_key
+from iam.store.db import make_engine, write_session
+from iam.store.models import ApiKey, utcnow
 from tests.conftest import Owner
 
 

@@ -20,7 +20,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from iam.signing import Keyring
+from iam.tokens.signing import Keyring
 from tests.server import Server, make_server
 
 pytestmark = pytest.mark.server

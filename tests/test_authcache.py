@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from iam.api.app import create_app
-from iam.authcache import AuthCache
 from iam.config import Settings
-from iam.db import make_engine
+from iam.store.db import make_engine
+from iam.store.generation_cache import AuthCache
 from tests.conftest import Owner
 from tests.test_registry_token import (
     US,
@@ -200,7 +200,7 @@ def test_api_key_trigger_watches_every_column_but_the_activity_ones() -> None:
     import importlib.util
     from pathlib import Path
 
-    from iam.models import ApiKey
+    from iam.store.models import ApiKey
 
     path = Path(__file__).parent.parent / "alembic" / "versions" / "0002_authz_generation.py"
     spec = importlib.util.spec_from_file_location("migration_0002", path)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from iam import roles
-from iam.authz import Grant, Target, can_administer, covers, evaluate
+from iam.access import roles
+from iam.access.authz import Grant, Target, can_administer, covers, evaluate
 
 CATALOG = roles.load_dir(roles.DEFAULT_DIR)
 CR = "container-registry"

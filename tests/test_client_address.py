@@ -9,7 +9,7 @@ import pytest
 from iam.client_address import client_address, from_headers, parse_trusted_proxies
 from iam.config import load_settings
 from iam.errors import ConfigurationError
-from iam.ratelimit import counted_address
+from iam.identity.ratelimit import counted_address
 
 PROXIES = parse_trusted_proxies("10.0.0.0/8, 2001:db8::/32")
 

@@ -6,15 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from iam import accounts, serversecret
+from iam import bootstrap
 from iam.config import Settings, load_settings
 from iam.errors import ConfigurationError
+from iam.identity import server_secret
 from iam.runtime import Runtime
 
 
 def _initialised(tmp_path: Path) -> Settings:
     settings = Settings(data_dir=tmp_path / "data")
-    accounts.initialize(settings)
+    bootstrap.initialize(settings)
     return settings
 
 
@@ -54,14 +55,14 @@ def test_config_file_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 def test_init_writes_secrets_readable_by_owner_only(tmp_path: Path) -> None:
     settings = _initialised(tmp_path)
-    assert serversecret.secret_path(settings).stat().st_mode & 0o777 == 0o600
+    assert server_secret.secret_path(settings).stat().st_mode & 0o777 == 0o600
     key_files = list(settings.keys_dir.glob("*.key"))
     assert key_files and all(p.stat().st_mode & 0o777 == 0o600 for p in key_files)
 
 
 def test_init_is_idempotent(tmp_path: Path) -> None:
     settings = _initialised(tmp_path)
-    again = accounts.initialize(settings)
+    again = bootstrap.initialize(settings)
     assert again.created is False and again.new_account is None
 
 
@@ -75,7 +76,7 @@ def test_signing_key_readable_by_others_is_refused(tmp_path: Path) -> None:
 
 def test_hmac_secret_readable_by_others_is_refused(tmp_path: Path) -> None:
     settings = _initialised(tmp_path)
-    serversecret.secret_path(settings).chmod(0o640)
+    server_secret.secret_path(settings).chmod(0o640)
     with pytest.raises(ConfigurationError, match="chmod 600"):
         Runtime.start(settings)
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from iam import apikeys
+from iam.identity import apikey_format
 from tests.attempts_env import (
     APIKEY_GRANT,
     INVALID_GRANT,
@@ -106,7 +106,7 @@ def _fail_in_every_way(s: Scenario, team_a_key: str) -> None:
                                    password=PASSWORD)
     for path in (f"/v1/apikeys/{doomed['id']}", f"/v1/users/{carol['iam_id']}"):
         assert httpx.delete(f"{srv.url}{path}", headers=a, timeout=10).status_code == 204
-    unknown = apikeys.generate()
+    unknown = apikey_format.generate()
     s.secrets += [team_a_key, disabled["apikey"], expiring["apikey"], doomed["apikey"],
                   doomed_refresh, carol_refresh, unknown, PASSWORD]
     s.ids = {"disabled-key": disabled["id"], "expired-key": expiring["id"],
@@ -228,7 +228,7 @@ def test_throttled_attempt_is_recorded_for_the_operator(scenario: Scenario) -> N
                       headers={"User-Agent": agent}, timeout=10) as http:
         statuses = [http.post(f"{scenario.srv.url}/identity/token",
                               data={"grant_type": APIKEY_GRANT,
-                                    "apikey": apikeys.generate()}).status_code
+                                    "apikey": apikey_format.generate()}).status_code
                     for _ in range(11)]
     assert statuses == [400] * 10 + [429]
     found = events(scenario.srv, scenario.operator, user_agent=agent, outcome="throttled")

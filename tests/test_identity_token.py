@@ -15,8 +15,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from fastapi.testclient import TestClient
 
-from iam import apikeys, signing
 from iam.config import Settings
+from iam.identity import apikey_format
+from iam.tokens import signing
 from tests.conftest import Owner, bearer
 
 APIKEY_GRANT = "urn:ibm:params:oauth:grant-type:apikey"
@@ -109,7 +110,7 @@ def test_token_with_json_body_is_invalid_request(client: TestClient, owner: Owne
     "unknown",                                # replaced by a well-formed, unknown key
 ])
 def test_apikey_grant_with_bad_key_is_invalid_grant(client: TestClient, bad: str) -> None:
-    value = apikeys.generate() if bad == "unknown" else bad
+    value = apikey_format.generate() if bad == "unknown" else bad
     r = exchange(client, value)
     assert r.status_code == 400
     assert r.json() == INVALID_GRANT

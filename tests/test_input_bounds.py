@@ -14,7 +14,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from iam import scopes
+from iam.registry import scopes
 from tests.server import Server, make_server
 
 APIKEY_GRANT = "urn:ibm:params:oauth:grant-type:apikey"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from iam import keyrotation, signing
 from iam.config import Settings
 from iam.errors import InvalidInput
+from iam.tokens import key_rotation, signing
 
 
 @pytest.fixture
@@ -23,12 +23,12 @@ def settings(tmp_path: Path) -> Settings:
 
 def _states(settings: Settings, now: datetime) -> list[str]:
     keys = signing.load_keys(settings.keys_dir)
-    return [s.state for s in keyrotation.key_states(
-        keys, now=now, max_ttl=keyrotation.longest_token_ttl(settings))]
+    return [s.state for s in key_rotation.key_states(
+        keys, now=now, max_ttl=key_rotation.longest_token_ttl(settings))]
 
 
 def test_rotate_publishes_a_pending_key_that_does_not_sign_yet(settings: Settings) -> None:
-    new = keyrotation.rotate(settings, activate_after=600)
+    new = key_rotation.rotate(settings, activate_after=600)
     keyring = signing.Keyring(settings.keys_dir)
     assert [k.kid for k in keyring.published()][-1] == new.kid
     assert keyring.active().kid != new.kid
@@ -36,26 +36,26 @@ def test_rotate_publishes_a_pending_key_that_does_not_sign_yet(settings: Setting
 
 
 def test_rotated_key_signs_after_its_activation(settings: Settings) -> None:
-    new = keyrotation.rotate(settings, activate_after=0)
+    new = key_rotation.rotate(settings, activate_after=0)
     assert signing.Keyring(settings.keys_dir).active().kid == new.kid
     assert _states(settings, datetime.now(UTC) + timedelta(seconds=1)) == ["retired", "active"]
 
 
 def test_prune_keeps_a_retired_key_while_its_tokens_may_live(settings: Settings) -> None:
-    keyrotation.rotate(settings, activate_after=0)
+    key_rotation.rotate(settings, activate_after=0)
     later = datetime.now(UTC) + timedelta(seconds=86400)
-    assert keyrotation.prune(settings, now=later) == []
+    assert key_rotation.prune(settings, now=later) == []
     assert len(signing.load_keys(settings.keys_dir)) == 2
 
 
 def test_prune_deletes_a_retired_key_once_every_token_expired(settings: Settings) -> None:
     old = signing.load_keys(settings.keys_dir)[0]
-    keyrotation.rotate(settings, activate_after=0)
+    key_rotation.rotate(settings, activate_after=0)
     later = datetime.now(UTC) + timedelta(seconds=86400 + 120)
-    assert [k.kid for k in keyrotation.prune(settings, now=later)] == [old.kid]
+    assert [k.kid for k in key_rotation.prune(settings, now=later)] == [old.kid]
     assert not list(settings.keys_dir.glob(f"{old.name}.*"))
 
 
 def test_rotate_refuses_a_negative_delay(settings: Settings) -> None:
     with pytest.raises(InvalidInput):
-        keyrotation.rotate(settings, activate_after=-1)
+        key_rotation.rotate(settings, activate_after=-1)

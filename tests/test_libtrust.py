@@ -8,7 +8,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from iam import signing
+from iam.tokens import signing
 
 # The example ES256 key of distribution's docs/spec/auth/jwt.md (public part only).
 SPEC_X = "m7zUpx3b-zmVE5cymSs64POG9QcyEpJaYCD82-549_Q"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from iam import apikeys
+from iam.identity import apikey_format
 from tests.attempts_env import (
     INVALID_GRANT,
     UNAUTHORIZED,
@@ -62,7 +62,7 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 
 def _unknown_key() -> str:
-    return apikeys.generate()  # well-formed, checksum right, never issued
+    return apikey_format.generate()  # well-formed, checksum right, never issued
 
 
 # --- keys: a correct one is never refused ---------------------------------------------------

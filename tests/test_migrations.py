@@ -11,7 +11,7 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
-from iam.db import alembic_config, downgrade, migrate
+from iam.store.db import alembic_config, downgrade, migrate
 from tests.conftest import PG_ADMIN_URL
 
 

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from iam.validation import name_key
+from iam.names import name_key
 from tests.conftest import PG_ADMIN_URL, bearer
 from tests.server import make_server
 from tests.test_policies_api import Headers, namespace, second_account

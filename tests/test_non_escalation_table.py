@@ -30,7 +30,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from iam import accounts
+from iam import bootstrap
 from iam.api.app import create_app
 from iam.config import Settings
 from tests.conftest import BACKENDS, bearer
@@ -182,7 +182,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
           shared_data_dir: Path) -> Iterator[World]:
     settings = _settings(request.param, request, tmp_path_factory.mktemp("table"),
                          shared_data_dir)
-    init = accounts.initialize(settings)
+    init = bootstrap.initialize(settings)
     assert init.new_account is not None
     with TestClient(create_app(settings)) as client:
         owner = bearer(client, init.new_account.apikey)

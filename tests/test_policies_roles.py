@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from iam import roles
+from iam.access import roles
 from iam.api.app import create_app
 from iam.config import Settings
 from iam.errors import ConfigurationError

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import pytest
 
 from iam.errors import RateLimited
-from iam.ratelimit import (
+from iam.identity.ratelimit import (
     PASSWORD_ADDRESS_FACTOR,
     Counter,
     FailureLimiter,

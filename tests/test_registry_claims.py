@@ -9,8 +9,8 @@ import jwt
 import pytest
 from cryptography import x509
 
-from iam import signing
-from iam.registry_token import build_claims, issue
+from iam.registry.claims import build_claims, issue
+from iam.tokens import signing
 
 ACCESS = [{"type": "repository", "name": "ns01/app", "actions": ["pull"]}]
 

@@ -9,8 +9,8 @@ import pytest
 from cryptography import x509
 from typer.testing import CliRunner
 
-from iam import signing
 from iam.cli import app
+from iam.tokens import signing
 
 runner = CliRunner()
 

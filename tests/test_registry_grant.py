@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from iam.registry_grant import access_entries, granted_actions, split_repository
-from iam.scopes import parse_scopes
+from iam.registry.grant import access_entries, granted_actions, split_repository
+from iam.registry.scopes import parse_scopes
 
 PULL = "container-registry.image.pull"
 PUSH = "container-registry.image.push"

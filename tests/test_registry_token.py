@@ -13,7 +13,7 @@ from cryptography import x509
 from fastapi.testclient import TestClient
 
 from iam.config import Registry, Settings
-from iam.ratelimit import FailureLimiter, MemoryCounter
+from iam.identity.ratelimit import FailureLimiter, MemoryCounter
 from tests.conftest import Owner, bearer
 
 US, EU = "registry.us", "registry.eu"

@@ -24,10 +24,10 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from iam import accounts
+from iam import bootstrap
 from iam.api.app import create_app
 from iam.config import Settings
-from iam.db import migrate
+from iam.store.db import migrate
 
 EXAMPLES = int(os.environ.get("IAM_SCHEMATHESIS_EXAMPLES", "12"))
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
@@ -39,7 +39,7 @@ def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]
     conf = Settings(data_dir=data, database_url=f"sqlite:///{data / 'iam.db'}",
                     auth_max_failures=10_000)
     migrate(conf.db_url)
-    result = accounts.initialize(conf)
+    result = bootstrap.initialize(conf)
     assert result.new_account is not None
     with TestClient(create_app(conf)) as client:
         client.app.state.owner_key = result.new_account.apikey  # type: ignore[attr-defined]

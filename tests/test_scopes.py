@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from iam.scopes import InvalidScope, Scope, parse_scope, parse_scopes
+from iam.registry.scopes import InvalidScope, Scope, parse_scope, parse_scopes
 
 CASES = [
     ("repository:ns1/app:pull", Scope("repository", "ns1/app", ("pull",))),

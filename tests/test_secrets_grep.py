@@ -23,8 +23,6 @@ import pytest
 import redis
 from sqlalchemy import create_engine, text
 
-from iam.access_tokens import TokenPair
-from iam.accounts import NewAccount
 from iam.api.schemas import (
     AccountCreated,
     ApiKeyCreated,
@@ -33,9 +31,11 @@ from iam.api.schemas import (
     UserCreate,
 )
 from iam.config import Settings
-from iam.models import Account, ServiceId
-from iam.registry_auth import BasicCredentials
-from iam.registry_token import RegistryToken
+from iam.identity.accounts import NewAccount
+from iam.registry.basic_auth import BasicCredentials
+from iam.registry.claims import RegistryToken
+from iam.store.models import Account, ServiceId
+from iam.tokens.access_tokens import TokenPair
 from tests.conftest import PG_ADMIN_URL
 from tests.server import Server, make_server
 

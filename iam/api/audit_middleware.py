@@ -14,7 +14,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from iam import client_address
-from iam.audit import AuditTrail, Event
+from iam.audit.trail import AuditTrail, Event
 from iam.client_address import Network
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}

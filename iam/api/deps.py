@@ -9,11 +9,12 @@ from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator
 
-from iam import access_tokens, client_address
-from iam.attempts import Client, record_failure
-from iam.authn import Principal, principal_from_claims
+from iam import client_address
 from iam.errors import Unauthenticated
+from iam.identity.attempts import Client, record_failure
+from iam.identity.authn import Principal, principal_from_claims
 from iam.runtime import Runtime
+from iam.tokens import access_tokens
 
 ADMIN_ATTEMPT = "iam.admin.authenticate"
 _bearer = HTTPBearer(auto_error=False, description="An access token from /identity/token")

@@ -11,9 +11,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field, StrictStr
 
+from iam.access.policies import PolicySpec
 from iam.api.schemas import Strict
-from iam.models import AccessGroup, GroupMember, Namespace, Policy
-from iam.policies import PolicySpec
+from iam.store.models import AccessGroup, GroupMember, Namespace, Policy
 
 
 class NamespacePublic(BaseModel):

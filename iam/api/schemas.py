@@ -7,7 +7,7 @@ from typing import Annotated, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
-from iam.models import ApiKey, NamespaceName, ServiceId, User
+from iam.store.models import ApiKey, NamespaceName, ServiceId, User
 
 T = TypeVar("T")
 

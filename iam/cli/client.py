@@ -13,7 +13,7 @@ from typing import Annotated, Any, NoReturn
 import httpx
 import typer
 
-from iam.files import write_private_file
+from iam.store.files import write_private_file
 
 APIKEY_GRANT = "urn:ibm:params:oauth:grant-type:apikey"
 DEFAULT_ENDPOINT = "http://127.0.0.1:8080"

@@ -24,7 +24,7 @@ from iam.cli.client import (
     save_login,
 )
 from iam.cli.server import create_account_locally, print_new_account
-from iam.files import write_private_file
+from iam.store.files import write_private_file
 
 SID_COLUMNS = ["id", "name", "description", "locked", "created_at"]
 KEY_COLUMNS = ["id", "name", "iam_id", "locked", "disabled", "expires_at", "last_authn"]

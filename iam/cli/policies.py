@@ -9,7 +9,7 @@ import typer
 
 from iam.cli.app import app
 from iam.cli.client import Api, Format, OutputOpt, emit, fail
-from iam.validation import name_key
+from iam.names import name_key
 
 NS_COLUMNS = ["name", "region", "created_at"]
 RESERVATION_COLUMNS = ["name", "region", "account_id", "deleted_at"]

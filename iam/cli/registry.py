@@ -15,8 +15,8 @@ from iam.cli.client import Format, OutputOpt, emit, fail
 from iam.errors import IamError
 
 if TYPE_CHECKING:  # imported lazily below: they pull in crypto and the database layer
-    from iam import keyrotation
     from iam.config import Settings
+    from iam.tokens import key_rotation
 
 DEFAULT_ACTIVATE_AFTER = 600
 
@@ -30,7 +30,7 @@ def _settings() -> Settings:
         fail(exc.message)
 
 
-def _row(status: keyrotation.KeyStatus) -> dict[str, Any]:
+def _row(status: key_rotation.KeyStatus) -> dict[str, Any]:
     key = status.key
     return {"kid": key.kid, "alg": key.alg, "state": status.state,
             "created_at": key.created_at.isoformat(timespec="seconds"),
@@ -45,11 +45,11 @@ def _row(status: keyrotation.KeyStatus) -> dict[str, Any]:
 @keys_app.command("list")
 def list_keys(output: OutputOpt = Format.table) -> None:
     """Every published signing key: pending, active (signing now) or retired."""
-    from iam import keyrotation
+    from iam.tokens import key_rotation
 
     settings = _settings()
     try:
-        rows = [_row(s) for s in keyrotation.statuses(settings)]
+        rows = [_row(s) for s in key_rotation.statuses(settings)]
     except IamError as exc:
         fail(exc.message)
     emit(rows, output, columns=["kid", "alg", "state", "activate_at", "prunable_at"])
@@ -63,12 +63,12 @@ def rotate_keys(
     output: OutputOpt = Format.table,
 ) -> None:
     """Create a new key (published now, signing later) and prune expired retired keys."""
-    from iam import keyrotation
+    from iam.tokens import key_rotation
 
     settings = _settings()
     try:
-        key = keyrotation.rotate(settings, activate_after=activate_after)
-        pruned = keyrotation.prune(settings)
+        key = key_rotation.rotate(settings, activate_after=activate_after)
+        pruned = key_rotation.prune(settings)
     except IamError as exc:
         fail(exc.message)
     if output == Format.json:
@@ -93,7 +93,7 @@ def registry_config(
     out: Annotated[Path, typer.Option(help="Directory for the certificate bundle")] = Path("."),
 ) -> None:
     """Write the certificate bundle and print the `auth.token` section of config.yml."""
-    from iam.registry_config import write_registry_config
+    from iam.registry.trust_config import write_registry_config
 
     settings = _settings()
     try:

@@ -13,7 +13,7 @@ import typer
 from iam.cli.app import app
 from iam.cli.client import Format, OutputOpt, emit, fail
 from iam.errors import ConfigurationError, IamError
-from iam.files import write_private_file
+from iam.store.files import write_private_file
 
 if TYPE_CHECKING:
     from iam.config import Settings
@@ -39,11 +39,11 @@ def init(
     output: OutputOpt = Format.table,
 ) -> None:
     """Create the data directory, schema, secrets, signing key and first account (idempotent)."""
-    from iam import accounts
+    from iam import bootstrap
 
     settings = _settings()
     try:
-        result = accounts.initialize(settings, account_name=account_name)
+        result = bootstrap.initialize(settings, account_name=account_name)
     except IamError as exc:
         fail(exc.message)
     new = result.new_account
@@ -81,8 +81,8 @@ def serve(
     """Run the service (migrates the database to the latest schema first)."""
     import uvicorn
 
-    from iam.db import migrate
     from iam.runtime import Runtime
+    from iam.store.db import migrate
 
     settings = _settings()
     try:
@@ -143,9 +143,9 @@ def _log_config(level: str) -> dict[str, Any]:
 
 
 def create_account_locally(name: str) -> dict[str, str]:
-    from iam import accounts
-    from iam.db import make_engine, write_session
+    from iam.identity import accounts
     from iam.runtime import Runtime
+    from iam.store.db import make_engine, write_session
 
     settings = _settings()
     try:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from iam import accounts
 from iam.api.deps import CurrentPrincipal, RuntimeDep
 from iam.api.schemas import AccountCreate, AccountCreated
 from iam.errors import Forbidden
+from iam.identity import accounts
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from sqlmodel import Session
 
-from iam import apikey_store, guard, serviceids, users
+from iam.access import guard
 from iam.api.deps import CurrentPrincipal, IfMatch, Limit, PageStart, RuntimeDep
 from iam.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, ApiKeyUpdate, Page
-from iam.authn import Principal
-from iam.models import ApiKey
+from iam.identity import apikeys, serviceids, users
+from iam.identity.authn import Principal
+from iam.store.models import ApiKey
 
 router = APIRouter(prefix="/v1/apikeys", tags=["API keys"])
 
@@ -22,14 +23,14 @@ def _owner_must_exist(session: Session, caller: Principal, iam_id: str) -> None:
 
 
 def _key_for(session: Session, caller: Principal, apikey_id: str, action: str) -> ApiKey:
-    row = apikey_store.get_api_key(session, account_id=caller.account_id, apikey_id=apikey_id)
+    row = apikeys.get_api_key(session, account_id=caller.account_id, apikey_id=apikey_id)
     guard.require_key_access(session, caller, action, row.iam_id)
     return row
 
 
 def _key_to_change(session: Session, caller: Principal, runtime: RuntimeDep, apikey_id: str,
                    action: str) -> ApiKey:
-    row = apikey_store.get_api_key(session, account_id=caller.account_id, apikey_id=apikey_id)
+    row = apikeys.get_api_key(session, account_id=caller.account_id, apikey_id=apikey_id)
     guard.require_key_change(session, caller, action, row.iam_id,
                              registry_operators=runtime.settings.registry_operators)
     return row
@@ -44,7 +45,7 @@ def create_api_key(body: ApiKeyCreate, caller: CurrentPrincipal,
         _owner_must_exist(session, caller, owner)
         guard.require_key_change(session, caller, "iam-identity.apikey.create", owner,
                                  registry_operators=runtime.settings.registry_operators)
-        row, value = apikey_store.create_api_key(
+        row, value = apikeys.create_api_key(
             session, secret=runtime.secret, account_id=caller.account_id, iam_id=owner,
             name=body.name, description=body.description, expires_at=body.expires_at)
     return ApiKeyCreated(**ApiKeyPublic.of(row).model_dump(), apikey=value)
@@ -59,7 +60,7 @@ def list_api_keys(caller: CurrentPrincipal, runtime: RuntimeDep, iam_id: str | N
             guard.require(session, caller, "iam-identity.apikey.list")
         else:
             guard.require_key_access(session, caller, "iam-identity.apikey.list", iam_id)
-        rows, count, next_start = apikey_store.list_api_keys(session, account_id=caller.account_id,
+        rows, count, next_start = apikeys.list_api_keys(session, account_id=caller.account_id,
                                                  iam_id=iam_id, limit=limit, start=pagestart)
     return Page(data=[ApiKeyPublic.of(r) for r in rows], count=count, limit=limit,
                 next_pagestart=next_start)
@@ -80,7 +81,7 @@ def update_api_key(apikey_id: str, body: ApiKeyUpdate, caller: CurrentPrincipal,
                    runtime: RuntimeDep, if_match: IfMatch = None) -> ApiKeyPublic:
     with runtime.write() as session:
         _key_to_change(session, caller, runtime, apikey_id, "iam-identity.apikey.update")
-        row = apikey_store.update_api_key(session, account_id=caller.account_id,
+        row = apikeys.update_api_key(session, account_id=caller.account_id,
                                           apikey_id=apikey_id, if_match=if_match,
                                           name=body.name, description=body.description)
     return ApiKeyPublic.of(row)
@@ -91,7 +92,7 @@ def delete_api_key(apikey_id: str, caller: CurrentPrincipal, runtime: RuntimeDep
     """Delete; it stops authenticating at once. A locked key must be unlocked first."""
     with runtime.write() as session:
         _key_to_change(session, caller, runtime, apikey_id, "iam-identity.apikey.delete")
-        apikey_store.delete_api_key(session, account_id=caller.account_id, apikey_id=apikey_id)
+        apikeys.delete_api_key(session, account_id=caller.account_id, apikey_id=apikey_id)
 
 
 def _flag(apikey_id: str, caller: Principal, runtime: RuntimeDep, flag: str,
@@ -99,7 +100,7 @@ def _flag(apikey_id: str, caller: Principal, runtime: RuntimeDep, flag: str,
     action = "iam-identity.apikey.lock" if flag == "locked" else "iam-identity.apikey.update"
     with runtime.write() as session:
         _key_to_change(session, caller, runtime, apikey_id, action)
-        setter = apikey_store.set_locked if flag == "locked" else apikey_store.set_disabled
+        setter = apikeys.set_locked if flag == "locked" else apikeys.set_disabled
         row = setter(session, account_id=caller.account_id, apikey_id=apikey_id,
                      **{flag: value})
     return ApiKeyPublic.of(row)

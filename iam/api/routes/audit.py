@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from iam import audit, guard
+from iam.access import guard
 from iam.api.deps import MAX_ROW_ID, CurrentPrincipal, Limit, RuntimeDep, UtcDatetime
-from iam.models import AuditEvent
+from iam.audit import trail
+from iam.store.models import AuditEvent
 
 router = APIRouter(prefix="/v1/audit-events", tags=["audit"])
 AUDIT_READ = "iam-access-management.audit.list"
@@ -56,7 +57,7 @@ def list_audit_events(
     """Authentications, tokens issued, admin changes and decisions of the caller's account."""
     with runtime.read() as session:
         guard.require(session, caller, AUDIT_READ)
-        rows = audit.list_events(session, account_id=caller.account_id, since=since,
+        rows = trail.list_events(session, account_id=caller.account_id, since=since,
                                  until=until, actor=subject, action=action, outcome=outcome,
                                  limit=limit + 1, before_id=before_id)
     more, rows = len(rows) > limit, rows[:limit]  # one more read: a full last page is last

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from iam import authz
+from iam.access import authz
+from iam.access.guard import PolicyAccess
 from iam.api.deps import CurrentPrincipal, RuntimeDep
 from iam.api.policy_schemas import AuthzAnswer, AuthzCheck, GrantedBy
 from iam.errors import Forbidden
-from iam.guard import PolicyAccess
 
 router = APIRouter(prefix="/v1/authz", tags=["authorization"])
 EXPLAIN = "iam-access-management.policy.list"

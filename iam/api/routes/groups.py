@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from iam import groups, guard
+from iam.access import groups, guard
 from iam.api.deps import CurrentPrincipal, IfMatch, Limit, PageStart, RuntimeDep
 from iam.api.policy_schemas import (
     GroupCreate,

@@ -13,11 +13,11 @@ from starlette.requests import Request
 
 from iam.api.deps import client_of
 from iam.api.forms import form_pairs
+from iam.api.offload import cache_first
 from iam.api.schemas import IdentityToken
-from iam.attempts import attempt
-from iam.authcache import cache_first
-from iam.grants import grant_for
+from iam.identity.attempts import attempt
 from iam.runtime import Runtime
+from iam.tokens.oauth_grants import grant_for
 
 FIELDS = ("grant_type", "apikey", "username", "password", "refresh_token", "account")
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from iam import guard, namespaces
+from iam.access import guard, namespaces
 from iam.api.deps import CurrentPrincipal, Limit, PageStart, RuntimeDep
 from iam.api.schemas import NamespaceReservation, Page
 from iam.errors import Forbidden

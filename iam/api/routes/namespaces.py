@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from iam import authz, guard, namespaces
+from iam.access import authz, guard, namespaces
 from iam.api.deps import CurrentPrincipal, RuntimeDep
 from iam.api.policy_schemas import NamespaceList, NamespacePublic
 

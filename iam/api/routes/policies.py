@@ -12,12 +12,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from iam import policies
+from iam.access import policies
+from iam.access.guard import PolicyAccess
 from iam.api.deps import CurrentPrincipal, IfMatch, Limit, PageStart, RuntimeDep
 from iam.api.policy_schemas import PolicyBody, PolicyPublic
 from iam.api.schemas import Page
 from iam.errors import Forbidden, NotFound
-from iam.guard import PolicyAccess
 
 router = APIRouter(prefix="/v1/policies", tags=["policies"])
 LIST_ALL = "iam-access-management.policy.list"

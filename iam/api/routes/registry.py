@@ -14,13 +14,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
-from iam import scopes
 from iam.api.deps import RuntimeDep, client_of
 from iam.api.forms import form_pairs
-from iam.authcache import cache_first
+from iam.api.offload import cache_first
 from iam.errors import InvalidInput, RateLimited, Unauthenticated
-from iam.registry_auth import BasicCredentials
-from iam.registry_service import (
+from iam.registry import scopes
+from iam.registry.basic_auth import BasicCredentials
+from iam.registry.token_service import (
     TokenAnswer,
     TokenRequest,
     TokenService,

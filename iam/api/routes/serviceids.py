@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from iam import guard, serviceids
+from iam.access import guard
 from iam.api.deps import CurrentPrincipal, IfMatch, Limit, PageStart, RuntimeDep
 from iam.api.schemas import Page, ServiceIdCreate, ServiceIdPublic, ServiceIdUpdate
+from iam.identity import serviceids
 
 router = APIRouter(prefix="/v1/serviceids", tags=["service IDs"])
 

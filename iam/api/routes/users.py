@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from iam import guard, users
+from iam.access import guard
 from iam.api.deps import ClientDep, CurrentPrincipal, IfMatch, Limit, PageStart, RuntimeDep
 from iam.api.schemas import Page, PasswordChange, UserCreate, UserPublic, UserUpdate
-from iam.attempts import own_password_change
+from iam.identity import users
+from iam.identity.attempts import own_password_change
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 

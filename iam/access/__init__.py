@@ -1,0 +1,6 @@
+"""What a caller may do: roles as data (`roles`), the policy engine (`authz`: pure evaluation
+and the reads it needs), the admin API's checks (`guard`), the non-escalation rule
+(`delegation`), and the entities access is made of: policies, access groups, namespaces.
+
+May import: `iam.identity`, `iam.audit`, `iam.store`, `iam.config`, `iam.errors`.
+"""

@@ -1,0 +1,133 @@
+"""Access groups: users and service IDs of one account that share the group's policies.
+
+Members are identities only (a group never contains a group), so membership cannot be
+circular; adding the same member twice is a Conflict. Names are unique in the account by
+their key (`iam.names.name_key`).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from iam.errors import Conflict, InvalidInput, NotFound
+from iam.names import clean_description, clean_name, name_key
+from iam.store.models import (
+    AccessGroup,
+    GroupMember,
+    Policy,
+    ServiceId,
+    User,
+    new_id,
+    new_tag,
+    utcnow,
+)
+from iam.store.rows import Paged, get_in_account, guarded_update, page
+
+KIND = "access group"
+
+
+def create_group(session: Session, *, account_id: str, name: str,
+                 description: str | None = None) -> AccessGroup:
+    name = clean_name(name)
+    now = utcnow()
+    row = AccessGroup(id=new_id("AccessGroup"), account_id=account_id, name=name,
+                      name_key=name_key(name), description=clean_description(description),
+                      created_at=now, modified_at=now, entity_tag=new_tag())
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        raise _duplicate(name) from None
+    return row
+
+
+def _duplicate(name: str) -> Conflict:
+    return Conflict(f"an access group named {name!r} (or a name that differs only in case or "
+                    "Unicode form) already exists in this account", target="name")
+
+
+def get_group(session: Session, *, account_id: str, group_id: str) -> AccessGroup:
+    return get_in_account(session, AccessGroup, group_id, account_id=account_id, kind=KIND)
+
+
+def list_groups(session: Session, *, account_id: str, limit: int,
+                start: str | None) -> Paged[AccessGroup]:
+    query = select(AccessGroup).where(AccessGroup.account_id == account_id)
+    return page(session, query, key=col(AccessGroup.id), limit=limit, start=start)
+
+
+def update_group(session: Session, *, account_id: str, group_id: str, if_match: str | None,
+                 name: str | None, description: str | None) -> AccessGroup:
+    row = get_group(session, account_id=account_id, group_id=group_id)
+    values: dict[str, str] = {}
+    if name is not None:
+        values["name"] = clean_name(name)
+        values["name_key"] = name_key(values["name"])
+    if description is not None:
+        values["description"] = clean_description(description)
+    try:
+        with session.begin_nested():
+            guarded_update(session, row, if_match=if_match, kind=KIND, values=values)
+    except IntegrityError:
+        raise _duplicate(values.get("name", "")) from None
+    return row
+
+
+def delete_group(session: Session, *, account_id: str, group_id: str) -> None:
+    """Delete the group with its memberships and its policies."""
+    row = get_group(session, account_id=account_id, group_id=group_id)
+    session.execute(delete(GroupMember).where(GroupMember.group_id == row.id))  # type: ignore[arg-type]
+    session.execute(delete(Policy).where(Policy.subject_group_id == row.id))  # type: ignore[arg-type]
+    session.delete(row)
+    session.flush()
+
+
+def identity_exists(session: Session, *, account_id: str, iam_id: str) -> bool:
+    if iam_id.startswith("iam-ServiceId-"):
+        query = select(ServiceId.iam_id).where(ServiceId.iam_id == iam_id,
+                                                ServiceId.account_id == account_id)
+    elif iam_id.startswith("iam-User-"):
+        query = select(User.iam_id).where(User.iam_id == iam_id, User.account_id == account_id)
+    else:
+        return False
+    return session.exec(query).first() is not None
+
+
+def add_member(session: Session, *, account_id: str, group_id: str,
+               iam_id: str) -> GroupMember:
+    group = get_group(session, account_id=account_id, group_id=group_id)
+    if not iam_id.startswith(("iam-ServiceId-", "iam-User-")):
+        raise InvalidInput("members are users and service IDs (their iam_id); a group cannot "
+                           "contain a group", target="iam_id")
+    if not identity_exists(session, account_id=account_id, iam_id=iam_id):
+        raise NotFound(f"identity {iam_id} not found", target="iam_id")
+    existing = session.get(GroupMember, (group.id, iam_id))
+    if existing is not None:
+        raise Conflict(f"{iam_id} is already a member of this group", target="iam_id")
+    row = GroupMember(group_id=group.id, iam_id=iam_id, account_id=account_id,
+                      created_at=utcnow())
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        raise Conflict(f"{iam_id} is already a member of this group", target="iam_id") from None
+    return row
+
+
+def remove_member(session: Session, *, account_id: str, group_id: str, iam_id: str) -> None:
+    group = get_group(session, account_id=account_id, group_id=group_id)
+    row = session.get(GroupMember, (group.id, iam_id))
+    if row is None:
+        raise NotFound(f"{iam_id} is not a member of this group", target="iam_id")
+    session.delete(row)
+    session.flush()
+
+
+def list_members(session: Session, *, account_id: str, group_id: str) -> list[GroupMember]:
+    group = get_group(session, account_id=account_id, group_id=group_id)
+    return list(session.exec(select(GroupMember).where(GroupMember.group_id == group.id)
+                             .order_by(GroupMember.iam_id)).all())

@@ -1,0 +1,190 @@
+"""Namespaces: the first component of a repository name, held by one account per region.
+
+One registry serves every account, so a name is unique per region across all accounts;
+taking a name another account holds is a Conflict that never says which account holds it.
+
+A deleted namespace's name is not inherited: it stays reserved to its account in that
+region (the registry keeps the images pushed under it, and a policy naming it must not come
+to mean another account's namespace). The account may add it again; any other account gets
+a Conflict saying the name is reserved; only the system operator releases it. Who holds a
+name, live or reserved, is one `namespace_names` row keyed by (region, name key): every
+create claims that row first and every delete marks it deleted in the same transaction, so
+the database decides races (a create by another account during a delete waits for it, then
+fails on the key).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from sqlalchemy import delete, func, tuple_, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from iam.errors import Conflict, InvalidInput, NotFound
+from iam.names import name_key
+from iam.store.models import Namespace, NamespaceName, new_id, utcnow
+
+KIND = "namespace"
+RESERVATION = "namespace reservation"
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{3,29}", re.ASCII)
+_REGION = re.compile(r"([a-z0-9][a-z0-9-]{0,63})?", re.ASCII)
+
+
+def check_name(name: str) -> str:
+    """IBM's rule: 4-30 characters, lowercase ASCII letters, digits, '-' and '_', starting
+    with a letter or digit."""
+    if not _NAME.fullmatch(name):
+        key = name_key(name)
+        hint = f" (did you mean {key}?)" if _NAME.fullmatch(key) else ""
+        raise InvalidInput(
+            "a namespace name has 4 to 30 characters: lowercase letters a-z, digits, '-' and "
+            f"'_', starting with a letter or digit{hint}", target="name")
+    return name
+
+
+def check_region(region: str) -> str:
+    if not _REGION.fullmatch(region):
+        raise InvalidInput("a region is lowercase letters, digits and '-' (e.g. us-south)",
+                           target="region")
+    return region
+
+
+def create_namespace(session: Session, *, account_id: str, region: str,
+                     name: str) -> tuple[Namespace, bool]:
+    """The namespace and whether it was created (False: the account already holds it)."""
+    check_name(name)
+    check_region(region)
+    key = name_key(name)
+    _claim(session, account_id=account_id, region=region, key=key, name=name)
+    existing = session.exec(select(Namespace).where(Namespace.region == region,
+                                                    Namespace.name_key == key)).first()
+    if existing is not None:
+        if existing.account_id == account_id:
+            return existing, False
+        raise _taken(name)  # a namespace without a claim (seeded by SQL): still not ours
+    row = Namespace(id=new_id("Namespace"), account_id=account_id, region=region, name=name,
+                    name_key=key, created_at=utcnow())
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        raise _taken(name) from None
+    return row, True
+
+
+def _claim(session: Session, *, account_id: str, region: str, key: str, name: str) -> None:
+    """Hold the name for the account (live again if it was reserved to it), or Conflict."""
+    for _ in range(2):  # a claim released or taken between our two statements: look again
+        mine = session.execute(
+            update(NamespaceName)
+            .where(col(NamespaceName.region) == region, col(NamespaceName.name_key) == key,
+                   col(NamespaceName.account_id) == account_id)
+            .values(deleted_at=None))
+        if mine.rowcount == 1:  # type: ignore[attr-defined]
+            return
+        try:
+            with session.begin_nested():
+                session.add(NamespaceName(region=region, name_key=key, name=name,
+                                          account_id=account_id, deleted_at=None))
+                session.flush()
+            return
+        except IntegrityError:
+            pass
+        holder = session.get(NamespaceName, (region, key), populate_existing=True)
+        if holder is not None and holder.account_id != account_id:
+            if holder.deleted_at is not None:
+                raise Conflict(f"the namespace name {name} is reserved in this region (it "
+                               "belonged to a deleted namespace); choose another",
+                               target="name")
+            raise _taken(name)
+    raise _taken(name)
+
+
+def _taken(name: str) -> Conflict:
+    return Conflict(f"the namespace name {name} is already taken in this region; choose "
+                    "another", target="name")
+
+
+def list_namespaces(session: Session, *, account_id: str,
+                    region: str | None = None) -> list[Namespace]:
+    query = select(Namespace).where(Namespace.account_id == account_id)
+    if region is not None:
+        query = query.where(Namespace.region == check_region(region))
+    return list(session.exec(query.order_by(Namespace.region, Namespace.name)).all())
+
+
+def find_in_account(session: Session, *, account_id: str, name: str,
+                    region: str | None = None) -> list[Namespace]:
+    """The account's namespaces of that name: in one region, or in every region (None)."""
+    query = select(Namespace).where(Namespace.name == name, Namespace.account_id == account_id)
+    if region is not None:
+        query = query.where(Namespace.region == region)
+    return list(session.exec(query).all())
+
+
+def get_namespace(session: Session, *, account_id: str, region: str, name: str) -> Namespace:
+    rows = find_in_account(session, account_id=account_id, name=name, region=region)
+    if not rows:
+        raise NotFound(f"namespace {name} not found", target=KIND)
+    return rows[0]
+
+
+def delete_namespace(session: Session, *, account_id: str, region: str, name: str) -> None:
+    """Delete it and keep its name reserved to the account, in one transaction; policies
+    naming it stay and apply again if the account re-creates it."""
+    row = get_namespace(session, account_id=account_id, region=region, name=name)
+    now = utcnow()
+    marked = session.execute(
+        update(NamespaceName)
+        .where(col(NamespaceName.region) == row.region,
+               col(NamespaceName.name_key) == row.name_key,
+               col(NamespaceName.account_id) == account_id)
+        .values(deleted_at=now))
+    if marked.rowcount != 1:  # type: ignore[attr-defined]  # a namespace seeded by SQL
+        session.add(NamespaceName(region=row.region, name_key=row.name_key, name=row.name,
+                                  account_id=account_id, deleted_at=now))
+    session.delete(row)
+    session.flush()
+
+
+def list_reservations(session: Session, *, account_id: str | None, limit: int,
+                      start: str | None) -> tuple[list[NamespaceName], int, str | None]:
+    """Reserved names (of one account, or of all: None), `limit` at a time in (region, name)
+    order after the cursor `start`; the rows, their total and the next cursor."""
+    query = select(NamespaceName).where(col(NamespaceName.deleted_at).is_not(None))
+    if account_id is not None:
+        query = query.where(NamespaceName.account_id == account_id)
+    count = session.exec(select(func.count()).select_from(query.subquery())).one()
+    if start:
+        region, _, key = start.partition("/")
+        query = query.where(tuple_(col(NamespaceName.region), col(NamespaceName.name_key))
+                            > tuple_(region, key))
+    rows = list(session.exec(query.order_by(col(NamespaceName.region),
+                                            col(NamespaceName.name_key)).limit(limit)).all())
+    after = f"{rows[-1].region}/{rows[-1].name_key}" if len(rows) == limit else None
+    return rows, int(count), after
+
+
+def release_reservation(session: Session, *, region: str, name: str) -> NamespaceName:
+    """Forget a deleted namespace's reservation: any account may then take the name. The
+    caller must have checked that the system operator asks (see the route)."""
+    check_region(region)
+    check_name(name)
+    row = session.get(NamespaceName, (region, name_key(name)))
+    if row is None or row.deleted_at is None:
+        raise NotFound(f"no reservation of the namespace name {name} in this region",
+                       target=RESERVATION)
+    session.execute(delete(NamespaceName).where(
+        col(NamespaceName.region) == region, col(NamespaceName.name_key) == row.name_key,
+        col(NamespaceName.deleted_at).is_not(None)))
+    session.flush()
+    return row
+
+
+def reserved_at(row: NamespaceName) -> datetime:
+    """When the reserved name's namespace was deleted."""
+    assert row.deleted_at is not None
+    return row.deleted_at

@@ -1,0 +1,126 @@
+"""Users: human identities with a password, unique by name within their account.
+
+Unique by the name's key (`iam.names.name_key`): `RTAlice` or its full-width form cannot be
+created beside `rtalice`, and log in as `rtalice` (`iam.identity.authn`).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from iam.errors import Conflict, Forbidden, InvalidInput, LockedEntity
+from iam.identity import passwords
+from iam.names import clean_name, name_key
+from iam.store.models import User, new_tag, utcnow
+from iam.store.rows import Paged, delete_identity_dependents, get_in_account, guarded_update, page
+
+KIND = "user"
+CHANGE_OWN_PASSWORD = "iam-identity.user.password"  # noqa: S105 (an action name, in a 403)
+
+
+def _checked_password(password: str) -> str:
+    problem = passwords.check_strength(password)
+    if problem:
+        raise InvalidInput(problem, target="password")
+    return passwords.hash_password(password)
+
+
+def _checked_name(name: str) -> str:
+    name = clean_name(name)
+    if "@" in name_key(name):  # the key too: U+FF20 (full-width @) reads as one
+        raise InvalidInput("name must not contain '@' (it separates name and account at login)",
+                           target="name")
+    return name
+
+
+def create_user(session: Session, *, account_id: str, name: str, password: str) -> User:
+    name = _checked_name(name)
+    now = utcnow()
+    row = User(
+        iam_id=f"iam-User-{uuid.uuid4()}", account_id=account_id, name=name,
+        name_key=name_key(name), password_hash=_checked_password(password), created_at=now,
+        modified_at=now, password_changed_at=now, entity_tag=new_tag(),
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        raise _duplicate(name) from None
+    return row
+
+
+def _duplicate(name: str | None) -> Conflict:
+    return Conflict(f"a user named {name!r} (or a name that differs only in case or Unicode "
+                    "form) already exists in this account", target="name")
+
+
+def get_user(session: Session, *, account_id: str, iam_id: str) -> User:
+    return get_in_account(session, User, iam_id, account_id=account_id, kind=KIND,
+                          key_column="iam_id")
+
+
+def list_users(session: Session, *, account_id: str, limit: int,
+               start: str | None) -> Paged[User]:
+    query = select(User).where(User.account_id == account_id)
+    return page(session, query, key=col(User.iam_id), limit=limit, start=start)
+
+
+def update_user(session: Session, *, account_id: str, iam_id: str, if_match: str | None,
+                name: str | None) -> User:
+    row = get_user(session, account_id=account_id, iam_id=iam_id)
+    values: dict[str, str] = {}
+    if name is not None:
+        values["name"] = _checked_name(name)
+        values["name_key"] = name_key(values["name"])
+    try:
+        with session.begin_nested():
+            guarded_update(session, row, if_match=if_match, kind=KIND, values=values,
+                           key_column="iam_id")
+    except IntegrityError:
+        raise _duplicate(values.get("name", name)) from None
+    return row
+
+
+def set_password(session: Session, *, account_id: str, iam_id: str, password: str) -> User:
+    """A new password set by an administrator; refresh tokens bound to the old one stop
+    working (they carry its fingerprint)."""
+    row = get_user(session, account_id=account_id, iam_id=iam_id)
+    return _replace_password(session, row, password)
+
+
+def change_own_password(session: Session, *, account_id: str, iam_id: str,
+                        current_password: str | None, password: str) -> User:
+    """A user's own change needs the current password: a stolen access token alone must
+    not become a permanent login."""
+    if not current_password:
+        raise InvalidInput("current_password is needed to change one's own password",
+                           target="current_password")
+    row = get_user(session, account_id=account_id, iam_id=iam_id)
+    if not passwords.verify_password(current_password, row.password_hash):
+        raise Forbidden(CHANGE_OWN_PASSWORD, "current_password is not the current password")
+    return _replace_password(session, row, password)
+
+
+def _replace_password(session: Session, row: User, password: str) -> User:
+    now = utcnow()
+    row.password_hash = _checked_password(password)
+    row.password_changed_at = now
+    row.modified_at = now
+    row.entity_tag = new_tag()
+    session.add(row)
+    session.flush()
+    return row
+
+
+def delete_user(session: Session, *, account_id: str, iam_id: str) -> User:
+    row = get_user(session, account_id=account_id, iam_id=iam_id)
+    if row.locked:
+        raise LockedEntity("user is locked; unlock it before deleting it", target=KIND)
+    delete_identity_dependents(session, row.iam_id)
+    session.delete(row)
+    session.flush()
+    return row

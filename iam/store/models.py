@@ -1,0 +1,238 @@
+"""Tables. The schema itself is owned by Alembic (`alembic/versions`); these mirror it.
+
+Secrets never live here in clear: API keys as an HMAC digest, passwords as argon2 hashes.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, DateTime, Index, String, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.engine.default import DefaultExecutionContext
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+from iam.names import name_key
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on every backend (SQLite hands back naive datetimes)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_tag() -> str:
+    """A fresh entity tag; it changes on every update so `If-Match` can detect races."""
+    return secrets.token_hex(8)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4()}"
+
+
+def _ts(**kw: Any) -> Any:
+    return Field(sa_column=Column(UTCDateTime(), **kw))
+
+
+#: Room for a key (iam.validation.MAX_NAME_KEY_BYTES) plus the row id migration 0003
+#: appends to the keys of names that were duplicates before it.
+NAME_KEY_LENGTH = 1100
+
+
+def _key_of_name(context: DefaultExecutionContext) -> str:
+    parameters: dict[str, Any] = context.get_current_parameters()  # type: ignore[no-untyped-call]
+    return name_key(str(parameters["name"]))
+
+
+def _name_key() -> Any:
+    """`name_key` (see iam.validation): set by the domain modules; an insert that omits it
+    (the benchmarks' bulk seeding) gets it computed from `name`."""
+    return Field(sa_column=Column(String(NAME_KEY_LENGTH), nullable=False,
+                                  default=_key_of_name))
+
+
+class Account(SQLModel, table=True):
+    __tablename__ = "accounts"
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=256)
+    owner_iam_id: str = Field(max_length=80)
+    is_system: bool = False
+    created_at: datetime = _ts(nullable=False)
+
+
+class ServiceId(SQLModel, table=True):
+    __tablename__ = "service_ids"
+    __table_args__ = (Index("uq_service_ids_name_key", "account_id", "name_key", unique=True),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    iam_id: str = Field(max_length=80, unique=True)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=64)
+    name: str = Field(max_length=256)
+    name_key: str = _name_key()
+    description: str = Field(default="", max_length=1024)
+    locked: bool = False
+    created_at: datetime = _ts(nullable=False)
+    modified_at: datetime = _ts(nullable=False)
+    entity_tag: str = Field(max_length=32)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("account_id", "name", name="uq_users_account_name"),
+                      # name_key first: it also serves the login look-up by name alone
+                      Index("uq_users_name_key", "name_key", "account_id", unique=True))
+
+    iam_id: str = Field(primary_key=True, max_length=80)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=64)
+    name: str = Field(max_length=256, index=True)
+    name_key: str = _name_key()
+    password_hash: str = Field(max_length=256)
+    locked: bool = False
+    created_at: datetime = _ts(nullable=False)
+    modified_at: datetime = _ts(nullable=False)
+    password_changed_at: datetime = _ts(nullable=False)
+    entity_tag: str = Field(max_length=32)
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_keys"
+
+    id: str = Field(primary_key=True, max_length=64)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=64)
+    iam_id: str = Field(max_length=80, index=True)
+    name: str = Field(max_length=256)
+    description: str = Field(default="", max_length=1024)
+    key_hash: str = Field(max_length=64, unique=True)
+    locked: bool = False
+    disabled: bool = False
+    created_at: datetime = _ts(nullable=False)
+    modified_at: datetime = _ts(nullable=False)
+    expires_at: datetime | None = _ts(nullable=True)
+    last_authn: datetime | None = _ts(nullable=True)
+    authn_count: int = 0
+    entity_tag: str = Field(max_length=32)
+
+
+class Namespace(SQLModel, table=True):
+    __tablename__ = "namespaces"
+    __table_args__ = (UniqueConstraint("region", "name", name="uq_namespaces_region_name"),
+                      Index("uq_namespaces_name_key", "region", "name_key", unique=True))
+
+    id: str = Field(primary_key=True, max_length=64)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=64)
+    region: str = Field(default="", max_length=64)
+    name: str = Field(max_length=30)
+    name_key: str = _name_key()
+    created_at: datetime = _ts(nullable=False)
+
+
+class NamespaceName(SQLModel, table=True):
+    """Who holds a namespace name in a region: the live namespace's account, or, once it is
+    deleted (`deleted_at` set), the account it stays reserved to until the operator
+    releases it. Creating a namespace claims its row here first, so the primary key decides
+    every race between a create and a delete, or two creates, of one name."""
+
+    __tablename__ = "namespace_names"
+
+    region: str = Field(primary_key=True, max_length=64)
+    name_key: str = Field(primary_key=True, max_length=NAME_KEY_LENGTH)
+    name: str = Field(max_length=30)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=64)
+    deleted_at: datetime | None = _ts(nullable=True)
+
+
+class AccessGroup(SQLModel, table=True):
+    __tablename__ = "access_groups"
+    __table_args__ = (UniqueConstraint("account_id", "name", name="uq_groups_account_name"),
+                      Index("uq_access_groups_name_key", "account_id", "name_key", unique=True))
+
+    id: str = Field(primary_key=True, max_length=64)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=64)
+    name: str = Field(max_length=256)
+    name_key: str = _name_key()
+    description: str = Field(default="", max_length=1024)
+    created_at: datetime = _ts(nullable=False)
+    modified_at: datetime = _ts(nullable=False)
+    entity_tag: str = Field(max_length=32)
+
+
+class GroupMember(SQLModel, table=True):
+    __tablename__ = "group_members"
+
+    group_id: str = Field(
+        foreign_key="access_groups.id", primary_key=True, max_length=64, ondelete="CASCADE"
+    )
+    iam_id: str = Field(primary_key=True, max_length=80, index=True)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=64)
+    created_at: datetime = _ts(nullable=False)
+
+
+class Policy(SQLModel, table=True):
+    """One grant: a subject (identity or group) holds roles on a resource of one service."""
+
+    __tablename__ = "policies"
+
+    id: str = Field(primary_key=True, max_length=64)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=64)
+    subject_iam_id: str | None = Field(default=None, max_length=80, index=True)
+    subject_group_id: str | None = Field(default=None, max_length=64, index=True)
+    roles: str = Field(max_length=1024)  # comma-separated role names
+    service: str = Field(max_length=64)
+    region: str = Field(default="", max_length=64)
+    resource_type: str = Field(default="", max_length=64)
+    resource: str = Field(default="", max_length=256)
+    repository: str = Field(default="", max_length=256)
+    created_by: str = Field(default="", max_length=80)
+    created_at: datetime = _ts(nullable=False)
+    modified_at: datetime = _ts(nullable=False)
+    entity_tag: str = Field(max_length=32)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only trail of authentications, tokens, admin changes and decisions."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_account_ts", "account_id", "ts"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ts: datetime = _ts(nullable=False, index=True)
+    account_id: str = Field(default="", max_length=64)
+    actor: str = Field(default="", max_length=80, index=True)
+    action: str = Field(max_length=128, index=True)
+    outcome: str = Field(max_length=16)
+    target: str = Field(default="", max_length=256)
+    client_ip: str = Field(default="", max_length=64)
+    user_agent: str = Field(default="", max_length=256)
+    detail: str = Field(default="{}")
+
+
+class AuthzGeneration(SQLModel, table=True):
+    """One row: bumped by database triggers on every change to keys, identities, groups,
+    namespaces or policies (migration 0002); what the token path's caches are valid for."""
+
+    __tablename__ = "authz_generation"
+
+    id: int = Field(primary_key=True)
+    value: int = Field(sa_type=BigInteger)
