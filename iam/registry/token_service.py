@@ -1,10 +1,11 @@
 """The registry token service: resolve the registry, authenticate, grant, sign.
 
 No write on the hot path: key activity and the audit trail go to batched recorders, and
-the failure limit is `iam.identity.attempts`, shared with `/identity/token`. Reads go through
-`iam.store.generation_cache` first; the database is opened (one read session) only on a miss. A caller
-on the event loop passes `database=False` and gets `NeedsDatabase` on a miss, to retry in
-a worker thread: a cache hit then costs no thread hop and no database round trip.
+the failure limit is `iam.identity.attempts`, shared with `/identity/token`. Reads go
+through `iam.store.generation_cache` first; the database is opened (one read session) only
+on a miss. A caller on the event loop passes `database=False` and gets `NeedsDatabase` on a
+miss, to retry in a worker thread: a cache hit then costs no thread hop and no database round
+trip.
 """
 
 from __future__ import annotations
