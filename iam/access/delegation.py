@@ -77,8 +77,8 @@ class Authority:
         """May the caller give, change or take away anything of identity `target_iam_id`
         (same account; the caller has already been checked for the plain action)?"""
         caller = self.principal
-        if target_iam_id == caller.iam_id:
-            return
+        if target_iam_id == caller.iam_id or "\x00" in target_iam_id:
+            return  # one's own; or no identity at all (PostgreSQL refuses NUL): the caller 404s
         account = session.get(Account, caller.account_id)
         if account is not None and account.owner_iam_id == target_iam_id:
             who = "system operator" if account.is_system else "account owner"
@@ -95,6 +95,8 @@ class Authority:
 
     def require_group(self, session: Session, group_id: str) -> None:
         """May the caller change who carries the policies of group `group_id`?"""
+        if "\x00" in group_id:
+            return  # no such group (PostgreSQL refuses NUL in text): the caller answers 404
         rows = session.exec(select(Policy).where(
             Policy.subject_group_id == group_id,
             Policy.account_id == self.principal.account_id)).all()
