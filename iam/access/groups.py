@@ -8,7 +8,6 @@ their key (`iam.names.name_key`).
 from __future__ import annotations
 
 from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from iam.errors import Conflict, InvalidInput, NotFound
@@ -23,7 +22,7 @@ from iam.store.models import (
     new_tag,
     utcnow,
 )
-from iam.store.rows import Paged, get_in_account, guarded_update, page
+from iam.store.rows import Paged, get_in_account, guarded_update, insert_unique, page, unique_or
 
 KIND = "access group"
 
@@ -35,13 +34,7 @@ def create_group(session: Session, *, account_id: str, name: str,
     row = AccessGroup(id=new_id("AccessGroup"), account_id=account_id, name=name,
                       name_key=name_key(name), description=clean_description(description),
                       created_at=now, modified_at=now, entity_tag=new_tag())
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        raise _duplicate(name) from None
-    return row
+    return insert_unique(session, row, lambda: _duplicate(name))
 
 
 def _duplicate(name: str) -> Conflict:
@@ -68,11 +61,8 @@ def update_group(session: Session, *, account_id: str, group_id: str, if_match: 
         values["name_key"] = name_key(values["name"])
     if description is not None:
         values["description"] = clean_description(description)
-    try:
-        with session.begin_nested():
-            guarded_update(session, row, if_match=if_match, kind=KIND, values=values)
-    except IntegrityError:
-        raise _duplicate(values.get("name", "")) from None
+    with unique_or(lambda: _duplicate(values.get("name", "")), session):
+        guarded_update(session, row, if_match=if_match, kind=KIND, values=values)
     return row
 
 
@@ -109,13 +99,8 @@ def add_member(session: Session, *, account_id: str, group_id: str,
         raise Conflict(f"{iam_id} is already a member of this group", target="iam_id")
     row = GroupMember(group_id=group.id, iam_id=iam_id, account_id=account_id,
                       created_at=utcnow())
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        raise Conflict(f"{iam_id} is already a member of this group", target="iam_id") from None
-    return row
+    return insert_unique(session, row, lambda: Conflict(
+        f"{iam_id} is already a member of this group", target="iam_id"))
 
 
 def remove_member(session: Session, *, account_id: str, group_id: str, iam_id: str) -> None:

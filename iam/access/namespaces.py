@@ -25,6 +25,7 @@ from sqlmodel import Session, col, select
 from iam.errors import Conflict, InvalidInput, NotFound
 from iam.names import name_key
 from iam.store.models import Namespace, NamespaceName, new_id, utcnow
+from iam.store.rows import insert_unique
 
 KIND = "namespace"
 RESERVATION = "namespace reservation"
@@ -66,13 +67,7 @@ def create_namespace(session: Session, *, account_id: str, region: str,
         raise _taken(name)  # a namespace without a claim (seeded by SQL): still not ours
     row = Namespace(id=new_id("Namespace"), account_id=account_id, region=region, name=name,
                     name_key=key, created_at=utcnow())
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        raise _taken(name) from None
-    return row, True
+    return insert_unique(session, row, lambda: _taken(name)), True
 
 
 def _claim(session: Session, *, account_id: str, region: str, key: str, name: str) -> None:

@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from iam.errors import Conflict, LockedEntity
 from iam.names import clean_description, clean_name, name_key
 from iam.store.models import Account, ServiceId, new_tag, utcnow
-from iam.store.rows import Paged, delete_identity_dependents, get_in_account, guarded_update, page
+from iam.store.rows import (
+    Paged,
+    delete_identity_dependents,
+    get_in_account,
+    guarded_update,
+    insert_unique,
+    page,
+    unique_or,
+)
 
 KIND = "service ID"
 
@@ -29,13 +36,7 @@ def create_service_id(session: Session, *, account_id: str, name: str,
         name=name, name_key=name_key(name), description=clean_description(description),
         created_at=now, modified_at=now, entity_tag=new_tag(),
     )
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        raise _duplicate(name) from None
-    return row
+    return insert_unique(session, row, lambda: _duplicate(name))
 
 
 def _duplicate(name: str) -> Conflict:
@@ -70,11 +71,8 @@ def update_service_id(session: Session, *, account_id: str, service_id: str,
         values["name_key"] = name_key(values["name"])
     if description is not None:
         values["description"] = clean_description(description)
-    try:
-        with session.begin_nested():
-            guarded_update(session, row, if_match=if_match, kind=KIND, values=values)
-    except IntegrityError:
-        raise _duplicate(values["name"]) from None
+    with unique_or(lambda: _duplicate(values["name"]), session):
+        guarded_update(session, row, if_match=if_match, kind=KIND, values=values)
     return row
 
 

@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from iam.errors import Conflict, Forbidden, InvalidInput, LockedEntity
 from iam.identity import passwords
 from iam.names import clean_name, name_key
 from iam.store.models import User, new_tag, utcnow
-from iam.store.rows import Paged, delete_identity_dependents, get_in_account, guarded_update, page
+from iam.store.rows import (
+    Paged,
+    delete_identity_dependents,
+    get_in_account,
+    guarded_update,
+    insert_unique,
+    page,
+    unique_or,
+)
 
 KIND = "user"
 CHANGE_OWN_PASSWORD = "iam-identity.user.password"  # noqa: S105 (an action name, in a 403)
@@ -44,13 +51,7 @@ def create_user(session: Session, *, account_id: str, name: str, password: str) 
         name_key=name_key(name), password_hash=_checked_password(password), created_at=now,
         modified_at=now, password_changed_at=now, entity_tag=new_tag(),
     )
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        raise _duplicate(name) from None
-    return row
+    return insert_unique(session, row, lambda: _duplicate(name))
 
 
 def _duplicate(name: str | None) -> Conflict:
@@ -76,12 +77,9 @@ def update_user(session: Session, *, account_id: str, iam_id: str, if_match: str
     if name is not None:
         values["name"] = _checked_name(name)
         values["name_key"] = name_key(values["name"])
-    try:
-        with session.begin_nested():
-            guarded_update(session, row, if_match=if_match, kind=KIND, values=values,
-                           key_column="iam_id")
-    except IntegrityError:
-        raise _duplicate(values.get("name", name)) from None
+    with unique_or(lambda: _duplicate(values.get("name", name)), session):
+        guarded_update(session, row, if_match=if_match, kind=KIND, values=values,
+                       key_column="iam_id")
     return row
 
 

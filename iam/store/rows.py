@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from sqlalchemy import delete, func, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, SQLModel, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from iam.errors import LockedEntity, NotFound, PreconditionFailed, PreconditionRequired
+from iam.errors import Conflict, LockedEntity, NotFound, PreconditionFailed, PreconditionRequired
 from iam.store.models import ApiKey, GroupMember, Policy, new_tag, utcnow
 
 M = TypeVar("M", bound=SQLModel)
@@ -27,6 +29,25 @@ def get_in_account(session: Session, model: type[M], key: str, *, account_id: st
     ).first()
     if row is None:
         raise NotFound(f"{kind} {key} not found", target=kind)
+    return row
+
+
+@contextmanager
+def unique_or(conflict: Callable[[], Conflict], session: Session) -> Iterator[None]:
+    """Run the writes inside in a savepoint; a unique index refusing them is `conflict()`,
+    and the rest of the transaction goes on (the database, not a prior read, decides)."""
+    try:
+        with session.begin_nested():
+            yield
+            session.flush()
+    except IntegrityError:
+        raise conflict() from None
+
+
+def insert_unique(session: Session, row: M, conflict: Callable[[], Conflict]) -> M:
+    """Insert `row`; a unique index refusing it is `conflict()`."""
+    with unique_or(conflict, session):
+        session.add(row)
     return row
 
 
