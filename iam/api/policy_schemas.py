@@ -12,19 +12,15 @@ from datetime import datetime
 from pydantic import BaseModel, Field, StrictStr
 
 from iam.access.policies import PolicySpec
-from iam.api.schemas import Strict
-from iam.store.models import AccessGroup, GroupMember, Namespace, Policy
+from iam.api.schemas import Public, Strict
+from iam.store.models import GroupMember, Policy
 
 
-class NamespacePublic(BaseModel):
+class NamespacePublic(Public):
     name: str
     region: str
     account_id: str
     created_at: datetime
-
-    @classmethod
-    def of(cls, row: Namespace) -> NamespacePublic:
-        return cls.model_validate(row, from_attributes=True)
 
 
 class NamespaceList(BaseModel):
@@ -94,7 +90,7 @@ class GroupUpdate(Strict):
     description: StrictStr | None = Field(default=None, max_length=4096)
 
 
-class GroupPublic(BaseModel):
+class GroupPublic(Public):
     id: str
     account_id: str
     name: str
@@ -102,10 +98,6 @@ class GroupPublic(BaseModel):
     created_at: datetime
     modified_at: datetime
     entity_tag: str
-
-    @classmethod
-    def of(cls, row: AccessGroup) -> GroupPublic:
-        return cls.model_validate(row, from_attributes=True)
 
 
 class MemberAdd(Strict):

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Generic, Self, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr
-
-from iam.store.models import ApiKey, NamespaceName, ServiceId, User
 
 T = TypeVar("T")
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class Public(BaseModel):
+    """The public shape of a table row: the fields the model declares and nothing else, so a
+    column added to the table (a secret, say) is never shown by accident."""
+
+    @classmethod
+    def of(cls, row: object) -> Self:
+        return cls.model_validate(row, from_attributes=True)
 
 
 class Page(BaseModel, Generic[T]):
@@ -34,7 +41,7 @@ class ServiceIdUpdate(Strict):
     description: StrictStr | None = Field(default=None, max_length=4096)
 
 
-class ServiceIdPublic(BaseModel):
+class ServiceIdPublic(Public):
     id: str
     iam_id: str
     account_id: str
@@ -44,10 +51,6 @@ class ServiceIdPublic(BaseModel):
     created_at: datetime
     modified_at: datetime
     entity_tag: str
-
-    @classmethod
-    def of(cls, row: ServiceId) -> ServiceIdPublic:
-        return cls.model_validate(row, from_attributes=True)
 
 
 def _storable(value: datetime) -> datetime:
@@ -75,7 +78,7 @@ class ApiKeyUpdate(Strict):
     description: StrictStr | None = Field(default=None, max_length=4096)
 
 
-class ApiKeyPublic(BaseModel):
+class ApiKeyPublic(Public):
     id: str
     iam_id: str
     account_id: str
@@ -89,10 +92,6 @@ class ApiKeyPublic(BaseModel):
     last_authn: datetime | None
     authn_count: int
     entity_tag: str
-
-    @classmethod
-    def of(cls, row: ApiKey) -> ApiKeyPublic:
-        return cls.model_validate(row, from_attributes=True)
 
 
 class ApiKeyCreated(ApiKeyPublic):
@@ -116,7 +115,7 @@ class PasswordChange(Strict):
                     "another user's")
 
 
-class UserPublic(BaseModel):
+class UserPublic(Public):
     iam_id: str
     account_id: str
     name: str
@@ -124,10 +123,6 @@ class UserPublic(BaseModel):
     created_at: datetime
     modified_at: datetime
     entity_tag: str
-
-    @classmethod
-    def of(cls, row: User) -> UserPublic:
-        return cls.model_validate(row, from_attributes=True)
 
 
 class AccountCreate(Strict):
@@ -156,14 +151,10 @@ class Health(BaseModel):
     detail: StrictBool | str | None = None
 
 
-class NamespaceReservation(BaseModel):
+class NamespaceReservation(Public):
     """A deleted namespace's name, kept for its account until the operator releases it."""
 
     name: str
     region: str
     account_id: str
     deleted_at: datetime
-
-    @classmethod
-    def of(cls, row: NamespaceName) -> NamespaceReservation:
-        return cls.model_validate(row, from_attributes=True)

@@ -10,8 +10,8 @@ from pydantic import BaseModel
 
 from iam.access import guard
 from iam.api.deps import MAX_ROW_ID, CurrentPrincipal, Limit, RuntimeDep, UtcDatetime
+from iam.api.schemas import Public
 from iam.audit import trail
-from iam.store.models import AuditEvent
 
 router = APIRouter(prefix="/v1/audit-events", tags=["audit"])
 AUDIT_READ = "iam-access-management.audit.list"
@@ -21,7 +21,7 @@ SINCE = f"events at or after this time; {_NAIVE}"
 UNTIL = f"events before this time; {_NAIVE}"
 
 
-class AuditEventPublic(BaseModel):
+class AuditEventPublic(Public):
     id: int
     ts: datetime
     actor: str
@@ -31,10 +31,6 @@ class AuditEventPublic(BaseModel):
     client_ip: str
     user_agent: str
     detail: str
-
-    @classmethod
-    def of(cls, row: AuditEvent) -> AuditEventPublic:
-        return cls.model_validate(row, from_attributes=True)
 
 
 class AuditPage(BaseModel):
