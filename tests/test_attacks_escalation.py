@@ -1,5 +1,7 @@
-"""Escalation attempts against the running `iam serve`, as an attacker inside an account would
-make them: each was answered 201/204 before the non-escalation rule (`iam.delegation`)."""
+"""Attacks from inside an account against the running `iam serve`, each one that worked
+before the least-privilege work: escalation through keys, groups and passwords (refused by
+the non-escalation rule, `iam.access.delegation`), counts that leaked what the caller may not
+see, audit queries that answered 500, and look-alike names."""
 
 from __future__ import annotations
 
@@ -160,3 +162,40 @@ def test_access_editor_cannot_delete_a_group_whose_policies_it_could_not_grant(
     r = httpx.delete(world.url(f"/v1/groups/{group}"), headers=editor, timeout=10)
     _forbidden(r)
     assert world.ok("GET", f"/v1/groups/{group}")["id"] == group
+
+
+def test_listing_anothers_policies_counts_only_what_the_caller_may_see(world: World) -> None:
+    """`count` and paging were computed before the visibility filter: `count: 2` leaked."""
+    target, _ = world.identity("policy-holder", role("iam-identity", "Viewer"),
+                               role("iam-access-management", "Viewer"))
+    _, reader = world.identity("curious", role("container-registry", "Reader"))
+    for limit in (1, 100):
+        r = httpx.get(world.url("/v1/policies"), headers=reader, timeout=10,
+                      params={"iam_id": target, "limit": limit})
+        assert r.status_code == 200, r.text
+        assert r.json()["count"] == 0
+        assert r.json()["data"] == []
+        assert r.json()["next_pagestart"] is None
+
+
+def test_audit_query_with_an_out_of_range_id_is_a_400_not_a_500(world: World) -> None:
+    r = httpx.get(world.url("/v1/audit-events"), headers=world.admin, timeout=10,
+                  params={"before_id": "9999999999999999999999999"})
+    assert r.status_code == 400, r.text
+    assert r.json()["errors"][0]["target"] == "before_id"
+
+
+def test_audit_query_with_a_naive_time_is_taken_as_utc(world: World) -> None:
+    r = httpx.get(world.url("/v1/audit-events"), headers=world.admin, timeout=10,
+                  params={"since": "2024-01-01T00:00:00"})
+    assert r.status_code == 200, r.text
+    assert r.json()["data"], "every event of this run is after 2024 in UTC"
+
+
+def test_a_full_width_look_alike_user_name_is_refused(world: World) -> None:
+    world.ok("POST", "/v1/users", json={"name": "rtalice", "password": PASSWORD})
+    full_width = "".join(chr(ord(c) + 0xFEE0) for c in "rtalice")  # U+FF52...
+    r = httpx.post(world.url("/v1/users"), headers=world.admin, timeout=10,
+                   json={"name": full_width, "password": PASSWORD})
+    assert r.status_code == 409, r.text
+    assert r.json()["errors"][0]["target"] == "name"
