@@ -146,6 +146,7 @@ class World:
     client: TestClient
     owner: Headers
     owner_iam_id: str
+    backend: str
     ids: dict[str, str] = field(default_factory=dict)  # target name -> iam_id / group id
     keys: dict[str, str] = field(default_factory=dict)  # target name -> a key id of it
     bare: str = ""  # an identity with no policy: the member and policy subject used below
@@ -177,7 +178,7 @@ def _settings(backend: str, request: pytest.FixtureRequest, root: Path,
     return Settings(data_dir=data, database_url=url)
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module")
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
           shared_data_dir: Path) -> Iterator[World]:
     settings = _settings(request.param, request, tmp_path_factory.mktemp("table"),
@@ -186,7 +187,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     assert init.new_account is not None
     with TestClient(create_app(settings)) as client:
         owner = bearer(client, init.new_account.apikey)
-        w = World(client, owner, init.new_account.owner.iam_id)
+        w = World(client, owner, init.new_account.owner.iam_id, request.param)
         w.owner_ok("PUT", f"/v1/namespaces/{NS}", params={"region": REGION})
         for name, pols in (("admin_group", GROUP_ADMIN), ("reader_group", GROUP_READER)):
             gid = w.owner_ok("POST", "/v1/groups", json={"name": name})["id"]
@@ -307,11 +308,27 @@ def _allowed(status: int) -> bool:
 CALLERS = caller_policies()
 
 
+def on_postgresql(index: int) -> bool:
+    """PostgreSQL runs a Latin square of the callers (each role of each service meets every
+    role of the others' neighbours): 20 of 80, where the SQLite file runs them all. The rule
+    is the same code on both; what PostgreSQL adds is its own reading of the same queries."""
+    i, rest = divmod(index, len(ACCESS_ROLES) * len(REGISTRY_GRANTS))
+    a, r = divmod(rest, len(REGISTRY_GRANTS))
+    return (i + a + r) % len(REGISTRY_GRANTS) == 0
+
+
+CASES = [pytest.param(backend, pols, id=f"{backend}-{caller_name(pols)}")
+         for backend in BACKENDS for index, pols in enumerate(CALLERS)
+         if backend != "postgresql" or on_postgresql(index)]
+
+
 @pytest.fixture(scope="module")
 def callers(world: World) -> dict[tuple[Pol, ...], Headers]:
     """Each caller: a service ID with its policies, created by the owner, and its token."""
     made = {}
     for i, pols in enumerate(CALLERS):
+        if world.backend == "postgresql" and not on_postgresql(i):
+            continue
         iam_id = world.owner_ok("POST", "/v1/serviceids", json={"name": f"caller-{i}"})["iam_id"]
         for p in pols:
             world.owner_ok("POST", "/v1/policies", json=p.body({"iam_id": iam_id}))
@@ -324,7 +341,18 @@ def test_callers_cover_every_role_combination() -> None:
     assert len(CALLERS) == len(IDENTITY_ROLES) * len(ACCESS_ROLES) * len(REGISTRY_GRANTS)
 
 
-@pytest.mark.parametrize("pols", CALLERS, ids=caller_name)
+def test_postgresql_sample_meets_every_role_of_every_service() -> None:
+    sample = [pols for i, pols in enumerate(CALLERS) if on_postgresql(i)]
+    assert len(sample) == len(CALLERS) // len(REGISTRY_GRANTS)
+    for options, pick in ((IDENTITY_ROLES, "iam-identity"),
+                          (ACCESS_ROLES, "iam-access-management")):
+        held = {next((p.roles[0] for p in pols if p.service == pick), None) for pols in sample}
+        assert held == set(options)
+    assert {tuple(p for p in pols if p.service == "container-registry") for pols in sample} == \
+        set(REGISTRY_GRANTS)
+
+
+@pytest.mark.parametrize(("world", "pols"), CASES, indirect=["world"])
 def test_identity_operations_follow_the_rule(world: World,
                                              callers: dict[tuple[Pol, ...], Headers],
                                              pols: tuple[Pol, ...]) -> None:
@@ -341,7 +369,7 @@ def test_identity_operations_follow_the_rule(world: World,
     assert not wrong, wrong
 
 
-@pytest.mark.parametrize("pols", CALLERS, ids=caller_name)
+@pytest.mark.parametrize(("world", "pols"), CASES, indirect=["world"])
 def test_group_memberships_follow_the_rule(world: World,
                                            callers: dict[tuple[Pol, ...], Headers],
                                            pols: tuple[Pol, ...]) -> None:
@@ -365,7 +393,7 @@ def test_group_memberships_follow_the_rule(world: World,
     assert not wrong, wrong
 
 
-@pytest.mark.parametrize("pols", CALLERS, ids=caller_name)
+@pytest.mark.parametrize(("world", "pols"), CASES, indirect=["world"])
 def test_policy_changes_follow_the_rule(world: World, callers: dict[tuple[Pol, ...], Headers],
                                         pols: tuple[Pol, ...]) -> None:
     """Create, change (from a Reader policy) and delete policies of every scope."""
