@@ -1,6 +1,8 @@
 """Tables. The schema itself is owned by Alembic (`alembic/versions`); these mirror it.
 
 Secrets never live here in clear: API keys as an HMAC digest, passwords as argon2 hashes.
+`PUBLIC` names the fields of an entity anyone may read back (the audit trail's before and
+after, `iam.store.journal`): never a digest, a hash or a search key.
 """
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import BigInteger, Column, DateTime, Index, String, UniqueConstraint
 from sqlalchemy.engine import Dialect
@@ -74,6 +76,7 @@ def _name_key() -> Any:
 
 class Account(SQLModel, table=True):
     __tablename__ = "accounts"
+    PUBLIC: ClassVar[tuple[str, ...]] = ("id", "name", "owner_iam_id", "is_system", "created_at")
 
     id: str = Field(primary_key=True, max_length=64)
     name: str = Field(max_length=256)
@@ -85,6 +88,9 @@ class Account(SQLModel, table=True):
 class ServiceId(SQLModel, table=True):
     __tablename__ = "service_ids"
     __table_args__ = (Index("uq_service_ids_name_key", "account_id", "name_key", unique=True),)
+    PUBLIC: ClassVar[tuple[str, ...]] = (
+        "id", "iam_id", "account_id", "name", "description", "locked", "created_at",
+        "modified_at", "entity_tag")
 
     id: str = Field(primary_key=True, max_length=64)
     iam_id: str = Field(max_length=80, unique=True)
@@ -103,6 +109,9 @@ class User(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("account_id", "name", name="uq_users_account_name"),
                       # name_key first: it also serves the login look-up by name alone
                       Index("uq_users_name_key", "name_key", "account_id", unique=True))
+    PUBLIC: ClassVar[tuple[str, ...]] = (
+        "iam_id", "account_id", "name", "locked", "created_at", "modified_at",
+        "password_changed_at", "entity_tag")
 
     iam_id: str = Field(primary_key=True, max_length=80)
     account_id: str = Field(foreign_key="accounts.id", index=True, max_length=64)
@@ -118,6 +127,9 @@ class User(SQLModel, table=True):
 
 class ApiKey(SQLModel, table=True):
     __tablename__ = "api_keys"
+    PUBLIC: ClassVar[tuple[str, ...]] = (
+        "id", "iam_id", "account_id", "name", "description", "locked", "disabled", "created_at",
+        "modified_at", "expires_at", "entity_tag")
 
     id: str = Field(primary_key=True, max_length=64)
     account_id: str = Field(foreign_key="accounts.id", index=True, max_length=64)
@@ -139,6 +151,7 @@ class Namespace(SQLModel, table=True):
     __tablename__ = "namespaces"
     __table_args__ = (UniqueConstraint("region", "name", name="uq_namespaces_region_name"),
                       Index("uq_namespaces_name_key", "region", "name_key", unique=True))
+    PUBLIC: ClassVar[tuple[str, ...]] = ("id", "account_id", "region", "name", "created_at")
 
     id: str = Field(primary_key=True, max_length=64)
     account_id: str = Field(foreign_key="accounts.id", index=True, max_length=64)
@@ -155,6 +168,7 @@ class NamespaceName(SQLModel, table=True):
     every race between a create and a delete, or two creates, of one name."""
 
     __tablename__ = "namespace_names"
+    PUBLIC: ClassVar[tuple[str, ...]] = ("region", "name", "account_id", "deleted_at")
 
     region: str = Field(primary_key=True, max_length=64)
     name_key: str = Field(primary_key=True, max_length=NAME_KEY_LENGTH)
@@ -167,6 +181,8 @@ class AccessGroup(SQLModel, table=True):
     __tablename__ = "access_groups"
     __table_args__ = (UniqueConstraint("account_id", "name", name="uq_groups_account_name"),
                       Index("uq_access_groups_name_key", "account_id", "name_key", unique=True))
+    PUBLIC: ClassVar[tuple[str, ...]] = (
+        "id", "account_id", "name", "description", "created_at", "modified_at", "entity_tag")
 
     id: str = Field(primary_key=True, max_length=64)
     account_id: str = Field(foreign_key="accounts.id", index=True, max_length=64)
@@ -180,6 +196,7 @@ class AccessGroup(SQLModel, table=True):
 
 class GroupMember(SQLModel, table=True):
     __tablename__ = "group_members"
+    PUBLIC: ClassVar[tuple[str, ...]] = ("group_id", "iam_id", "account_id", "created_at")
 
     group_id: str = Field(
         foreign_key="access_groups.id", primary_key=True, max_length=64, ondelete="CASCADE"
@@ -193,6 +210,10 @@ class Policy(SQLModel, table=True):
     """One grant: a subject (identity or group) holds roles on a resource of one service."""
 
     __tablename__ = "policies"
+    PUBLIC: ClassVar[tuple[str, ...]] = (
+        "id", "account_id", "subject_iam_id", "subject_group_id", "roles", "service", "region",
+        "resource_type", "resource", "repository", "created_by", "created_at", "modified_at",
+        "entity_tag")
 
     id: str = Field(primary_key=True, max_length=64)
     account_id: str = Field(foreign_key="accounts.id", index=True, max_length=64)
