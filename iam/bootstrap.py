@@ -12,6 +12,7 @@ from iam.config import Settings
 from iam.identity import server_secret
 from iam.identity.accounts import NewAccount, create_account, system_account
 from iam.store.db import make_engine, migrate, write_session
+from iam.store.journal import ChangeJournal
 from iam.tokens import signing
 
 
@@ -43,7 +44,9 @@ def initialize(settings: Settings, *, account_name: str = "default",
             existing = system_account(session)
             if existing is not None:
                 return InitResult(False, existing.id, None, messages)
-            new = create_account(session, secret=secret, name=account_name, system=True)
+            # No service runs yet, hence no trail: what `init` makes is in its messages.
+            new = create_account(session, journal=ChangeJournal(), secret=secret,
+                                 name=account_name, system=True)
         messages.append(f"created account {new.account.id} with owner {new.owner.iam_id}")
         return InitResult(True, new.account.id, new, messages)
     finally:

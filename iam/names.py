@@ -12,8 +12,9 @@ index (migration 0003); this module is the one place that computes it.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 
-from iam.errors import InvalidInput
+from iam.errors import Conflict, InvalidInput
 
 MAX_NAME = 256
 MAX_DESCRIPTION = 1024
@@ -60,3 +61,23 @@ def clean_description(value: str | None, *, field: str = "description") -> str:
     if any(unicodedata.category(c) in _REFUSED and c not in "\n\t" for c in value):
         raise InvalidInput(f"{field} must not contain control characters", target=field)
     return value
+
+
+def renamed(name: str | None, description: str | None = None, *, keyed: bool = True,
+            clean: Callable[[str], str] = clean_name) -> dict[str, str]:
+    """The columns an update sets for a new name and description (None: left as it is),
+    checked; with `keyed`, the name's key beside it."""
+    values: dict[str, str] = {}
+    if name is not None:
+        values["name"] = clean(name)
+        if keyed:
+            values["name_key"] = name_key(values["name"])
+    if description is not None:
+        values["description"] = clean_description(description)
+    return values
+
+
+def taken(entity: str, name: str | None) -> Conflict:
+    """Refuses a second `entity` ("a user") whose name has the key of one in the account."""
+    return Conflict(f"{entity} named {name!r} (or a name that differs only in case or Unicode "
+                    "form) already exists in this account", target="name")

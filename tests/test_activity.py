@@ -10,6 +10,7 @@ from iam.audit.activity import ActivityRecorder
 from iam.config import Settings
 from iam.identity.apikeys import create_api_key
 from iam.store.db import make_engine, write_session
+from iam.store.journal import ChangeJournal
 from iam.store.models import ApiKey, utcnow
 from tests.conftest import Owner
 
@@ -17,8 +18,9 @@ from tests.conftest import Owner
 def _keys(settings: Settings, owner: Owner, count: int) -> list[str]:
     engine = make_engine(settings.db_url)
     with write_session(engine) as session:
-        ids = [create_api_key(session, secret=b"s" * 32, account_id=owner.account_id,
-                              iam_id=owner.iam_id, name=f"k{i}")[0].id for i in range(count)]
+        ids = [create_api_key(session, journal=ChangeJournal(), secret=b"s" * 32,
+                              account_id=owner.account_id, iam_id=owner.iam_id,
+                              name=f"k{i}")[0].id for i in range(count)]
     engine.dispose()
     return ids
 

@@ -11,7 +11,8 @@ from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from iam.errors import Conflict, InvalidInput, NotFound
-from iam.names import clean_description, clean_name, name_key
+from iam.names import clean_description, clean_name, name_key, renamed, taken
+from iam.store.journal import ChangeJournal
 from iam.store.models import (
     AccessGroup,
     GroupMember,
@@ -22,24 +23,21 @@ from iam.store.models import (
     new_tag,
     utcnow,
 )
-from iam.store.rows import Paged, get_in_account, guarded_update, insert_unique, page, unique_or
+from iam.store.rows import Paged, delete_row, get_in_account, guarded_update, insert, page
 
 KIND = "access group"
+MEMBER = "group member"
 
 
-def create_group(session: Session, *, account_id: str, name: str,
+def create_group(session: Session, *, journal: ChangeJournal, account_id: str, name: str,
                  description: str | None = None) -> AccessGroup:
     name = clean_name(name)
     now = utcnow()
     row = AccessGroup(id=new_id("AccessGroup"), account_id=account_id, name=name,
                       name_key=name_key(name), description=clean_description(description),
                       created_at=now, modified_at=now, entity_tag=new_tag())
-    return insert_unique(session, row, lambda: _duplicate(name))
-
-
-def _duplicate(name: str) -> Conflict:
-    return Conflict(f"an access group named {name!r} (or a name that differs only in case or "
-                    "Unicode form) already exists in this account", target="name")
+    return insert(session, row, kind=KIND, journal=journal,
+                  conflict=lambda: taken("an access group", name))
 
 
 def get_group(session: Session, *, account_id: str, group_id: str) -> AccessGroup:
@@ -52,27 +50,23 @@ def list_groups(session: Session, *, account_id: str, limit: int,
     return page(session, query, key=col(AccessGroup.id), limit=limit, start=start)
 
 
-def update_group(session: Session, *, account_id: str, group_id: str, if_match: str | None,
-                 name: str | None, description: str | None) -> AccessGroup:
+def update_group(session: Session, *, journal: ChangeJournal, account_id: str, group_id: str,
+                 if_match: str | None, name: str | None,
+                 description: str | None) -> AccessGroup:
     row = get_group(session, account_id=account_id, group_id=group_id)
-    values: dict[str, str] = {}
-    if name is not None:
-        values["name"] = clean_name(name)
-        values["name_key"] = name_key(values["name"])
-    if description is not None:
-        values["description"] = clean_description(description)
-    with unique_or(lambda: _duplicate(values.get("name", "")), session):
-        guarded_update(session, row, if_match=if_match, kind=KIND, values=values)
+    values = renamed(name, description)
+    guarded_update(session, row, journal=journal, if_match=if_match, kind=KIND, values=values,
+                   conflict=lambda: taken("an access group", values.get("name")))
     return row
 
 
-def delete_group(session: Session, *, account_id: str, group_id: str) -> None:
+def delete_group(session: Session, *, journal: ChangeJournal, account_id: str,
+                 group_id: str) -> None:
     """Delete the group with its memberships and its policies."""
     row = get_group(session, account_id=account_id, group_id=group_id)
     session.execute(delete(GroupMember).where(GroupMember.group_id == row.id))  # type: ignore[arg-type]
     session.execute(delete(Policy).where(Policy.subject_group_id == row.id))  # type: ignore[arg-type]
-    session.delete(row)
-    session.flush()
+    delete_row(session, row, kind=KIND, journal=journal)
 
 
 def identity_exists(session: Session, *, account_id: str, iam_id: str) -> bool:
@@ -86,7 +80,7 @@ def identity_exists(session: Session, *, account_id: str, iam_id: str) -> bool:
     return session.exec(query).first() is not None
 
 
-def add_member(session: Session, *, account_id: str, group_id: str,
+def add_member(session: Session, *, journal: ChangeJournal, account_id: str, group_id: str,
                iam_id: str) -> GroupMember:
     group = get_group(session, account_id=account_id, group_id=group_id)
     if not iam_id.startswith(("iam-ServiceId-", "iam-User-")):
@@ -94,22 +88,25 @@ def add_member(session: Session, *, account_id: str, group_id: str,
                            "contain a group", target="iam_id")
     if not identity_exists(session, account_id=account_id, iam_id=iam_id):
         raise NotFound(f"identity {iam_id} not found", target="iam_id")
-    existing = session.get(GroupMember, (group.id, iam_id))
-    if existing is not None:
-        raise Conflict(f"{iam_id} is already a member of this group", target="iam_id")
+    if session.get(GroupMember, (group.id, iam_id)) is not None:
+        raise _already_member(iam_id)
     row = GroupMember(group_id=group.id, iam_id=iam_id, account_id=account_id,
                       created_at=utcnow())
-    return insert_unique(session, row, lambda: Conflict(
-        f"{iam_id} is already a member of this group", target="iam_id"))
+    return insert(session, row, kind=MEMBER, journal=journal,
+                  conflict=lambda: _already_member(iam_id))
 
 
-def remove_member(session: Session, *, account_id: str, group_id: str, iam_id: str) -> None:
+def _already_member(iam_id: str) -> Conflict:
+    return Conflict(f"{iam_id} is already a member of this group", target="iam_id")
+
+
+def remove_member(session: Session, *, journal: ChangeJournal, account_id: str, group_id: str,
+                  iam_id: str) -> None:
     group = get_group(session, account_id=account_id, group_id=group_id)
     row = session.get(GroupMember, (group.id, iam_id))
     if row is None:
         raise NotFound(f"{iam_id} is not a member of this group", target="iam_id")
-    session.delete(row)
-    session.flush()
+    delete_row(session, row, kind=MEMBER, journal=journal)
 
 
 def list_members(session: Session, *, account_id: str, group_id: str) -> list[GroupMember]:

@@ -24,8 +24,9 @@ from sqlmodel import Session, col, select
 
 from iam.errors import Conflict, InvalidInput, NotFound
 from iam.names import name_key
+from iam.store.journal import ChangeJournal
 from iam.store.models import Namespace, NamespaceName, new_id, utcnow
-from iam.store.rows import insert_unique
+from iam.store.rows import Paged, delete_row, insert
 
 KIND = "namespace"
 RESERVATION = "namespace reservation"
@@ -52,7 +53,7 @@ def check_region(region: str) -> str:
     return region
 
 
-def create_namespace(session: Session, *, account_id: str, region: str,
+def create_namespace(session: Session, *, journal: ChangeJournal, account_id: str, region: str,
                      name: str) -> tuple[Namespace, bool]:
     """The namespace and whether it was created (False: the account already holds it)."""
     check_name(name)
@@ -67,7 +68,7 @@ def create_namespace(session: Session, *, account_id: str, region: str,
         raise _taken(name)  # a namespace without a claim (seeded by SQL): still not ours
     row = Namespace(id=new_id("Namespace"), account_id=account_id, region=region, name=name,
                     name_key=key, created_at=utcnow())
-    return insert_unique(session, row, lambda: _taken(name)), True
+    return insert(session, row, kind=KIND, journal=journal, conflict=lambda: _taken(name)), True
 
 
 def _claim(session: Session, *, account_id: str, region: str, key: str, name: str) -> None:
@@ -127,7 +128,8 @@ def get_namespace(session: Session, *, account_id: str, region: str, name: str) 
     return rows[0]
 
 
-def delete_namespace(session: Session, *, account_id: str, region: str, name: str) -> None:
+def delete_namespace(session: Session, *, journal: ChangeJournal, account_id: str, region: str,
+                     name: str) -> None:
     """Delete it and keep its name reserved to the account, in one transaction; policies
     naming it stay and apply again if the account re-creates it."""
     row = get_namespace(session, account_id=account_id, region=region, name=name)
@@ -141,12 +143,11 @@ def delete_namespace(session: Session, *, account_id: str, region: str, name: st
     if marked.rowcount != 1:  # type: ignore[attr-defined]  # a namespace seeded by SQL
         session.add(NamespaceName(region=row.region, name_key=row.name_key, name=row.name,
                                   account_id=account_id, deleted_at=now))
-    session.delete(row)
-    session.flush()
+    delete_row(session, row, kind=KIND, journal=journal)
 
 
 def list_reservations(session: Session, *, account_id: str | None, limit: int,
-                      start: str | None) -> tuple[list[NamespaceName], int, str | None]:
+                      start: str | None) -> Paged[NamespaceName]:
     """Reserved names (of one account, or of all: None), `limit` at a time in (region, name)
     order after the cursor `start`; the rows, their total and the next cursor."""
     query = select(NamespaceName).where(col(NamespaceName.deleted_at).is_not(None))
@@ -160,10 +161,11 @@ def list_reservations(session: Session, *, account_id: str | None, limit: int,
     rows = list(session.exec(query.order_by(col(NamespaceName.region),
                                             col(NamespaceName.name_key)).limit(limit)).all())
     after = f"{rows[-1].region}/{rows[-1].name_key}" if len(rows) == limit else None
-    return rows, int(count), after
+    return Paged(rows, int(count), after)
 
 
-def release_reservation(session: Session, *, region: str, name: str) -> NamespaceName:
+def release_reservation(session: Session, *, journal: ChangeJournal, region: str,
+                        name: str) -> NamespaceName:
     """Forget a deleted namespace's reservation: any account may then take the name. The
     caller must have checked that the system operator asks (see the route)."""
     check_region(region)
@@ -172,6 +174,7 @@ def release_reservation(session: Session, *, region: str, name: str) -> Namespac
     if row is None or row.deleted_at is None:
         raise NotFound(f"no reservation of the namespace name {name} in this region",
                        target=RESERVATION)
+    journal.deleted(row, kind=RESERVATION)
     session.execute(delete(NamespaceName).where(
         col(NamespaceName.region) == region, col(NamespaceName.name_key) == row.name_key,
         col(NamespaceName.deleted_at).is_not(None)))

@@ -18,8 +18,9 @@ from iam.access import authz, namespaces
 from iam.access.groups import get_group, identity_exists
 from iam.access.roles import RoleCatalog
 from iam.errors import Conflict, InvalidInput, NotFound
+from iam.store.journal import ChangeJournal
 from iam.store.models import Policy, new_id, new_tag, utcnow
-from iam.store.rows import Paged, get_in_account, guarded_update, page, page_of
+from iam.store.rows import Paged, delete_row, get_in_account, guarded_update, insert, page, page_of
 
 KIND = "policy"
 _REPOSITORY_GLOB = re.compile(r"[a-z0-9*?][a-z0-9._/*?-]{0,255}", re.ASCII)
@@ -136,8 +137,8 @@ def _duplicate(existing: Policy) -> Conflict:
                     "change its roles with PUT /v1/policies/{id}", target="policy")
 
 
-def create_policy(session: Session, *, account_id: str, spec: PolicySpec,
-                  created_by: str) -> Policy:
+def create_policy(session: Session, *, journal: ChangeJournal, account_id: str,
+                  spec: PolicySpec, created_by: str) -> Policy:
     """Write a checked spec; a second policy for the same subject and resource is a Conflict."""
     existing = _same_target(session, spec, account_id=account_id)
     if existing is not None:
@@ -149,9 +150,7 @@ def create_policy(session: Session, *, account_id: str, spec: PolicySpec,
                  resource_type=spec.resource_type, resource=spec.resource,
                  repository=spec.repository, created_by=created_by, created_at=now,
                  modified_at=now, entity_tag=new_tag())
-    session.add(row)
-    session.flush()
-    return row
+    return insert(session, row, kind=KIND, journal=journal)
 
 
 def get_policy(session: Session, *, account_id: str, policy_id: str) -> Policy:
@@ -179,8 +178,8 @@ def list_policies(session: Session, *, account_id: str, iam_id: str | None = Non
     return page_of(rows, key=lambda r: r.id, limit=limit, start=start)
 
 
-def update_policy(session: Session, *, account_id: str, policy_id: str, if_match: str | None,
-                  spec: PolicySpec) -> Policy:
+def update_policy(session: Session, *, journal: ChangeJournal, account_id: str,
+                  policy_id: str, if_match: str | None, spec: PolicySpec) -> Policy:
     """Replace roles and resource (a checked spec); the subject never changes."""
     row = get_policy(session, account_id=account_id, policy_id=policy_id)
     if (spec.subject_iam_id, spec.subject_group_id) != (row.subject_iam_id,
@@ -190,14 +189,15 @@ def update_policy(session: Session, *, account_id: str, policy_id: str, if_match
     existing = _same_target(session, spec, account_id=account_id, exclude=row.id)
     if existing is not None:
         raise _duplicate(existing)
-    guarded_update(session, row, if_match=if_match, kind=KIND, respect_lock=False, values={
+    guarded_update(session, row, journal=journal, if_match=if_match, kind=KIND,
+                   respect_lock=False, values={
         "roles": ",".join(spec.roles), "service": spec.service, "region": spec.region,
         "resource_type": spec.resource_type, "resource": spec.resource,
         "repository": spec.repository})
     return row
 
 
-def delete_policy(session: Session, *, account_id: str, policy_id: str) -> None:
+def delete_policy(session: Session, *, journal: ChangeJournal, account_id: str,
+                  policy_id: str) -> None:
     row = get_policy(session, account_id=account_id, policy_id=policy_id)
-    session.delete(row)
-    session.flush()
+    delete_row(session, row, kind=KIND, journal=journal)

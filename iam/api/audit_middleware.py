@@ -1,39 +1,68 @@
-"""Every admin change (POST/PUT/PATCH/DELETE under /v1) leaves an audit event.
+"""Every admin call (POST/PUT/PATCH/DELETE under /v1) leaves one audit event.
 
-The event names the route (`create_service_id`...), the caller (set on `request.state` by
-the principal dependency), the outcome by status, the path, and the resulting entity
-(`after`) with secret fields removed. Routes that change or delete an entity may put its
-prior public shape in `request.state.audit_before`.
+The middleware opens an `AdminCall` for the request: the client's address and agent, and a
+change journal (`iam.store.journal`) into which the domain functions record what they
+create, change and delete. `deps.get_journal` hands the journal to the route with the caller
+bound to the call; the error mapping (`api/errors`) notes the message of a refusal. When the
+answer has gone, the call becomes one event: the route's name as `admin.<name>`, the caller,
+the outcome by status, the path, and the journal's before and after when it succeeded (a
+failed call's transaction was rolled back: it changed nothing), its error otherwise. No body
+is read.
 """
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from iam import client_address
 from iam.audit.trail import AuditTrail, Event
 from iam.client_address import Network
+from iam.identity.authn import Principal
+from iam.store.journal import ChangeJournal
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
-SECRET_FIELDS = {"apikey", "password", "access_token", "refresh_token", "token"}
-MAX_CAPTURE = 64 * 1024
-
-
-def redact(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: ("***" if k in SECRET_FIELDS else redact(v)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value
+_STATE = "admin_call"
 
 
 def _outcome(status: int) -> str:
     if status < 400:
         return "success"
     return "denied" if status in (401, 403) else "failure"
+
+
+@dataclass
+class AdminCall:
+    """One admin call in flight: where from, by whom, what it changed, why it failed."""
+
+    method: str
+    path: str
+    client_ip: str
+    user_agent: str
+    journal: ChangeJournal = field(default_factory=ChangeJournal)
+    caller: Principal | None = None
+    error: str | None = None
+
+    def event(self, action: str, status: int) -> Event:
+        detail: dict[str, Any] = {"status": status, "method": self.method}
+        if status < 400:
+            detail.update(self.journal.summary())
+        elif self.error is not None:
+            detail["error"] = self.error
+        caller = self.caller
+        return Event(action=f"admin.{action}", outcome=_outcome(status),
+                     account_id=caller.account_id if caller else "",
+                     actor=caller.iam_id if caller else "", target=self.path[:256],
+                     client_ip=self.client_ip, user_agent=self.user_agent, detail=detail)
+
+
+def admin_call(connection: HTTPConnection) -> AdminCall | None:
+    """The admin call the request is (None for reads and the paths outside /v1)."""
+    call: AdminCall | None = connection.scope.get("state", {}).get(_STATE)
+    return call
 
 
 class AuditChanges:
@@ -48,45 +77,24 @@ class AuditChanges:
                 or not scope["path"].startswith("/v1/")):
             await self.app(scope, receive, send)
             return
-        status = 500
-        body = bytearray()
+        raw_headers = scope.get("headers") or []
+        peer = (scope.get("client") or ("", 0))[0]
+        call = AdminCall(
+            method=scope["method"], path=scope["path"],
+            client_ip=client_address.from_headers(str(peer), raw_headers, self.trusted),
+            user_agent=dict(raw_headers).get(b"user-agent", b"").decode("latin-1")[:256])
+        scope.setdefault("state", {})[_STATE] = call
+        status = 500  # an exception escaped: the server's error middleware answers 500
 
-        async def capture(message: Message) -> None:
+        async def watch(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-            elif message["type"] == "http.response.body" and len(body) < MAX_CAPTURE:
-                body.extend(message.get("body", b""))
             await send(message)
 
         try:
-            await self.app(scope, receive, capture)
+            await self.app(scope, receive, watch)
         finally:
-            self._record(scope, status, bytes(body))
-
-    def _record(self, scope: Scope, status: int, body: bytes) -> None:
-        state = scope.get("state", {})
-        principal = state.get("principal")
-        route = scope.get("route")
-        name = getattr(route, "name", None) or f"{scope['method']} {scope['path']}"
-        detail: dict[str, Any] = {"status": status, "method": scope["method"]}
-        try:
-            parsed = json.loads(body) if body else None
-        except ValueError:
-            parsed = None
-        if status < 400 and parsed is not None:
-            detail["after"] = redact(parsed)
-        elif parsed is not None and isinstance(parsed, dict) and parsed.get("errors"):
-            detail["error"] = parsed["errors"][0].get("message", "")
-        if "audit_before" in state:
-            detail["before"] = redact(state["audit_before"])
-        client = scope.get("client") or ("", 0)
-        raw_headers = scope.get("headers") or []
-        headers = dict(raw_headers)
-        self.trail.record(Event(
-            action=f"admin.{name}", outcome=_outcome(status),
-            account_id=getattr(principal, "account_id", ""),
-            actor=getattr(principal, "iam_id", ""), target=scope["path"][:256],
-            client_ip=client_address.from_headers(str(client[0]), raw_headers, self.trusted),
-            user_agent=headers.get(b"user-agent", b"").decode("latin-1")[:256],
-            detail=detail))
+            route = scope.get("route")
+            name = getattr(route, "name", None) or f"{scope['method']} {scope['path']}"
+            self.trail.record(call.event(name, status))

@@ -1,4 +1,5 @@
-"""Dependencies declared once: the runtime, the current principal, common headers."""
+"""Dependencies declared once: the runtime, the current principal, the change journal of an
+admin call, common headers."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator
 
 from iam import client_address
+from iam.api.audit_middleware import admin_call
 from iam.errors import Unauthenticated
 from iam.identity.attempts import Client, record_failure
 from iam.identity.authn import Principal, principal_from_claims
 from iam.runtime import Runtime
+from iam.store.journal import ChangeJournal
 from iam.tokens import access_tokens
 
 ADMIN_ATTEMPT = "iam.admin.authenticate"
@@ -49,11 +52,24 @@ def get_principal(
         record_failure(runtime, client_of(request), exc, action=ADMIN_ATTEMPT,
                        method=request.method, path=request.url.path[:256])
         raise
-    request.state.principal = principal  # for the audit of admin changes
     return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_journal(request: Request, caller: CurrentPrincipal) -> ChangeJournal:
+    """The journal of this admin call, which the domain functions write to; the call's
+    audit event names `caller`. Only admin calls (`audit_middleware.MUTATING` under /v1)
+    have one: a route that is none has nothing to record."""
+    call = admin_call(request)
+    if call is None:
+        raise RuntimeError(f"{request.method} {request.url.path} is no audited admin call")
+    call.caller = caller
+    return call.journal
+
+
+JournalDep = Annotated[ChangeJournal, Depends(get_journal)]
 
 
 def client_of(request: Request) -> Client:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from authlib.oauth2.base import OAuth2Error
@@ -22,6 +23,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from iam import errors
+from iam.api.audit_middleware import admin_call
 
 log = logging.getLogger("iam.api")
 
@@ -74,13 +76,22 @@ def status_of(exc: errors.IamError) -> int:
     return 500
 
 
+class ProblemResponse(JSONResponse):
+    """A `Problem` answer that remembers its message (for the audit of an admin call)."""
+
+    def __init__(self, body: dict[str, Any], *, message: str, status_code: int,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(body, status_code=status_code, headers=headers)
+        self.message = message
+
+
 def problem(status: int, code: str, message: str, *, target: str | None = None,
-            headers: dict[str, str] | None = None) -> JSONResponse:
+            headers: dict[str, str] | None = None) -> ProblemResponse:
     error: dict[str, str] = {"code": code, "message": message}
     if target:
         error["target"] = target
     body = {"errors": [error], "status_code": status, "trace": uuid.uuid4().hex}
-    return JSONResponse(body, status_code=status, headers=headers)
+    return ProblemResponse(body, message=message, status_code=status, headers=headers)
 
 
 async def _iam_error(request: Request, exc: Exception) -> JSONResponse:
@@ -153,13 +164,27 @@ async def answer_for(app: FastAPI, request: Request, exc: Exception) -> Response
     raise exc
 
 
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def _noted(handler: Handler) -> Handler:
+    """`handler`, noting the message of its problem in the admin call's audit event."""
+    async def answer(request: Request, exc: Exception) -> Response:
+        response = await handler(request, exc)
+        call = admin_call(request)
+        if call is not None and isinstance(response, ProblemResponse):
+            call.error = response.message
+        return response
+    return answer
+
+
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(errors.IamError, _iam_error)
+    app.add_exception_handler(errors.IamError, _noted(_iam_error))
     app.add_exception_handler(OAuth2Error, _oauth_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(OperationalError, _database_down)
-    app.add_exception_handler(PoolTimeout, _database_down)
-    app.add_exception_handler(DataError, _unstorable)
-    app.add_exception_handler(DBAPIError, _database_down)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_exception_handler(RequestValidationError, _noted(_validation_error))
+    app.add_exception_handler(StarletteHTTPException, _noted(_http_error))
+    app.add_exception_handler(OperationalError, _noted(_database_down))
+    app.add_exception_handler(PoolTimeout, _noted(_database_down))
+    app.add_exception_handler(DataError, _noted(_unstorable))
+    app.add_exception_handler(DBAPIError, _noted(_database_down))
+    app.add_exception_handler(Exception, _unexpected)  # answered outside the audit middleware

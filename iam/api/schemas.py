@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Generic, Self, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from sqlmodel import SQLModel
+
+from iam.store.rows import Paged
 
 T = TypeVar("T")
+R = TypeVar("R", bound=SQLModel)
 
 
 class Strict(BaseModel):
@@ -29,6 +34,12 @@ class Page(BaseModel, Generic[T]):
     limit: int
     next_pagestart: str | None = Field(
         default=None, description="Pass as `pagestart` to read the next page")
+
+
+def page_of(found: Paged[R], shape: Callable[[R], T], *, limit: int) -> Page[T]:
+    """One page of rows, each in its public shape (`ServiceIdPublic.of`...)."""
+    return Page(data=[shape(row) for row in found.rows], count=found.total, limit=limit,
+                next_pagestart=found.next_start)
 
 
 class ServiceIdCreate(Strict):

@@ -146,6 +146,7 @@ def create_account_locally(name: str) -> dict[str, str]:
     from iam.identity import accounts
     from iam.runtime import Runtime
     from iam.store.db import make_engine, write_session
+    from iam.store.journal import ChangeJournal
 
     settings = _settings()
     try:
@@ -155,7 +156,9 @@ def create_account_locally(name: str) -> dict[str, str]:
     try:
         engine = make_engine(settings.db_url)
         with write_session(engine) as session:
-            new = accounts.create_account(session, secret=runtime.secret, name=name)
+            # Like `iam init`, local and before any server: left out of the trail.
+            new = accounts.create_account(session, journal=ChangeJournal(),
+                                          secret=runtime.secret, name=name)
         engine.dispose()
     except IamError as exc:
         fail(exc.message)

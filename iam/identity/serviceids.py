@@ -10,23 +10,16 @@ import uuid
 
 from sqlmodel import Session, col, select
 
-from iam.errors import Conflict, LockedEntity
-from iam.names import clean_description, clean_name, name_key
+from iam.errors import Conflict
+from iam.names import clean_description, clean_name, name_key, renamed, taken
+from iam.store import rows
+from iam.store.journal import ChangeJournal
 from iam.store.models import Account, ServiceId, new_tag, utcnow
-from iam.store.rows import (
-    Paged,
-    delete_identity_dependents,
-    get_in_account,
-    guarded_update,
-    insert_unique,
-    page,
-    unique_or,
-)
 
 KIND = "service ID"
 
 
-def create_service_id(session: Session, *, account_id: str, name: str,
+def create_service_id(session: Session, *, journal: ChangeJournal, account_id: str, name: str,
                       description: str | None = None) -> ServiceId:
     name = clean_name(name)
     now = utcnow()
@@ -36,66 +29,52 @@ def create_service_id(session: Session, *, account_id: str, name: str,
         name=name, name_key=name_key(name), description=clean_description(description),
         created_at=now, modified_at=now, entity_tag=new_tag(),
     )
-    return insert_unique(session, row, lambda: _duplicate(name))
-
-
-def _duplicate(name: str) -> Conflict:
-    return Conflict(f"a service ID named {name!r} (or a name that differs only in case or "
-                    "Unicode form) already exists in this account", target="name")
+    return rows.insert(session, row, kind=KIND, journal=journal,
+                       conflict=lambda: taken("a service ID", name))
 
 
 def get_service_id(session: Session, *, account_id: str, service_id: str) -> ServiceId:
     """By `ServiceId-...` id or by its `iam-ServiceId-...` iam_id."""
     column = "iam_id" if service_id.startswith("iam-") else "id"
-    return get_in_account(session, ServiceId, service_id, account_id=account_id, kind=KIND,
-                          key_column=column)
+    return rows.get_in_account(session, ServiceId, service_id, account_id=account_id,
+                               kind=KIND, key_column=column)
 
 
 def list_service_ids(session: Session, *, account_id: str, limit: int, start: str | None,
-                     name: str | None = None) -> Paged[ServiceId]:
+                     name: str | None = None) -> rows.Paged[ServiceId]:
     query = select(ServiceId).where(ServiceId.account_id == account_id)
     if name is not None:  # by key: `CI-Robot` finds `ci-robot`
         if "\x00" in name:  # no name holds it, and PostgreSQL refuses to search for it
-            return Paged([], 0, None)
+            return rows.Paged([], 0, None)
         query = query.where(ServiceId.name_key == name_key(name.strip()))
-    return page(session, query, key=col(ServiceId.id), limit=limit, start=start)
+    return rows.page(session, query, key=col(ServiceId.id), limit=limit, start=start)
 
 
-def update_service_id(session: Session, *, account_id: str, service_id: str,
-                      if_match: str | None, name: str | None,
+def update_service_id(session: Session, *, journal: ChangeJournal, account_id: str,
+                      service_id: str, if_match: str | None, name: str | None,
                       description: str | None) -> ServiceId:
     row = get_service_id(session, account_id=account_id, service_id=service_id)
-    values: dict[str, str] = {}
-    if name is not None:
-        values["name"] = clean_name(name)
-        values["name_key"] = name_key(values["name"])
-    if description is not None:
-        values["description"] = clean_description(description)
-    with unique_or(lambda: _duplicate(values["name"]), session):
-        guarded_update(session, row, if_match=if_match, kind=KIND, values=values)
+    values = renamed(name, description)
+    rows.guarded_update(session, row, journal=journal, if_match=if_match, kind=KIND,
+                        values=values, conflict=lambda: taken("a service ID", values.get("name")))
     return row
 
 
-def set_locked(session: Session, *, account_id: str, service_id: str, locked: bool) -> ServiceId:
+def set_locked(session: Session, *, journal: ChangeJournal, account_id: str, service_id: str,
+               locked: bool) -> ServiceId:
     row = get_service_id(session, account_id=account_id, service_id=service_id)
-    if row.locked != locked:
-        row.locked = locked
-        row.modified_at = utcnow()
-        row.entity_tag = new_tag()
-        session.add(row)
-        session.flush()
+    rows.change(session, row, kind=KIND, journal=journal, values={"locked": locked})
     return row
 
 
-def delete_service_id(session: Session, *, account_id: str, service_id: str) -> ServiceId:
+def delete_service_id(session: Session, *, journal: ChangeJournal, account_id: str,
+                      service_id: str) -> ServiceId:
     """Delete the service ID with its keys, memberships and policies (they die with it)."""
     row = get_service_id(session, account_id=account_id, service_id=service_id)
-    if row.locked:
-        raise LockedEntity("service ID is locked; unlock it before deleting it", target=KIND)
+    rows.require_unlocked(row, kind=KIND, doing="deleting")
     account = session.get(Account, account_id)
     if account is not None and account.owner_iam_id == row.iam_id:
         raise Conflict("the account owner's service ID cannot be deleted", target=KIND)
-    delete_identity_dependents(session, row.iam_id)
-    session.delete(row)
-    session.flush()
+    rows.delete_identity_dependents(session, row.iam_id)
+    rows.delete_row(session, row, kind=KIND, journal=journal)
     return row

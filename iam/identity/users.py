@@ -10,19 +10,12 @@ import uuid
 
 from sqlmodel import Session, col, select
 
-from iam.errors import Conflict, Forbidden, InvalidInput, LockedEntity
+from iam.errors import Forbidden, InvalidInput
 from iam.identity import passwords
-from iam.names import clean_name, name_key
+from iam.names import clean_name, name_key, renamed, taken
+from iam.store import rows
+from iam.store.journal import ChangeJournal
 from iam.store.models import User, new_tag, utcnow
-from iam.store.rows import (
-    Paged,
-    delete_identity_dependents,
-    get_in_account,
-    guarded_update,
-    insert_unique,
-    page,
-    unique_or,
-)
 
 KIND = "user"
 CHANGE_OWN_PASSWORD = "iam-identity.user.password"  # noqa: S105 (an action name, in a 403)
@@ -43,7 +36,8 @@ def _checked_name(name: str) -> str:
     return name
 
 
-def create_user(session: Session, *, account_id: str, name: str, password: str) -> User:
+def create_user(session: Session, *, journal: ChangeJournal, account_id: str, name: str,
+                password: str) -> User:
     name = _checked_name(name)
     now = utcnow()
     row = User(
@@ -51,47 +45,41 @@ def create_user(session: Session, *, account_id: str, name: str, password: str) 
         name_key=name_key(name), password_hash=_checked_password(password), created_at=now,
         modified_at=now, password_changed_at=now, entity_tag=new_tag(),
     )
-    return insert_unique(session, row, lambda: _duplicate(name))
-
-
-def _duplicate(name: str | None) -> Conflict:
-    return Conflict(f"a user named {name!r} (or a name that differs only in case or Unicode "
-                    "form) already exists in this account", target="name")
+    return rows.insert(session, row, kind=KIND, journal=journal,
+                       conflict=lambda: taken("a user", name))
 
 
 def get_user(session: Session, *, account_id: str, iam_id: str) -> User:
-    return get_in_account(session, User, iam_id, account_id=account_id, kind=KIND,
-                          key_column="iam_id")
+    return rows.get_in_account(session, User, iam_id, account_id=account_id, kind=KIND,
+                               key_column="iam_id")
 
 
 def list_users(session: Session, *, account_id: str, limit: int,
-               start: str | None) -> Paged[User]:
+               start: str | None) -> rows.Paged[User]:
     query = select(User).where(User.account_id == account_id)
-    return page(session, query, key=col(User.iam_id), limit=limit, start=start)
+    return rows.page(session, query, key=col(User.iam_id), limit=limit, start=start)
 
 
-def update_user(session: Session, *, account_id: str, iam_id: str, if_match: str | None,
-                name: str | None) -> User:
+def update_user(session: Session, *, journal: ChangeJournal, account_id: str, iam_id: str,
+                if_match: str | None, name: str | None) -> User:
     row = get_user(session, account_id=account_id, iam_id=iam_id)
-    values: dict[str, str] = {}
-    if name is not None:
-        values["name"] = _checked_name(name)
-        values["name_key"] = name_key(values["name"])
-    with unique_or(lambda: _duplicate(values.get("name", name)), session):
-        guarded_update(session, row, if_match=if_match, kind=KIND, values=values,
-                       key_column="iam_id")
+    values = renamed(name, clean=_checked_name)
+    rows.guarded_update(session, row, journal=journal, if_match=if_match, kind=KIND,
+                        values=values, key_column="iam_id",
+                        conflict=lambda: taken("a user", values.get("name")))
     return row
 
 
-def set_password(session: Session, *, account_id: str, iam_id: str, password: str) -> User:
+def set_password(session: Session, *, journal: ChangeJournal, account_id: str, iam_id: str,
+                 password: str) -> User:
     """A new password set by an administrator; refresh tokens bound to the old one stop
     working (they carry its fingerprint)."""
     row = get_user(session, account_id=account_id, iam_id=iam_id)
-    return _replace_password(session, row, password)
+    return _replace_password(session, journal, row, password)
 
 
-def change_own_password(session: Session, *, account_id: str, iam_id: str,
-                        current_password: str | None, password: str) -> User:
+def change_own_password(session: Session, *, journal: ChangeJournal, account_id: str,
+                        iam_id: str, current_password: str | None, password: str) -> User:
     """A user's own change needs the current password: a stolen access token alone must
     not become a permanent login."""
     if not current_password:
@@ -100,25 +88,22 @@ def change_own_password(session: Session, *, account_id: str, iam_id: str,
     row = get_user(session, account_id=account_id, iam_id=iam_id)
     if not passwords.verify_password(current_password, row.password_hash):
         raise Forbidden(CHANGE_OWN_PASSWORD, "current_password is not the current password")
-    return _replace_password(session, row, password)
+    return _replace_password(session, journal, row, password)
 
 
-def _replace_password(session: Session, row: User, password: str) -> User:
+def _replace_password(session: Session, journal: ChangeJournal, row: User,
+                      password: str) -> User:
+    password_hash = _checked_password(password)
     now = utcnow()
-    row.password_hash = _checked_password(password)
-    row.password_changed_at = now
-    row.modified_at = now
-    row.entity_tag = new_tag()
-    session.add(row)
-    session.flush()
+    rows.change(session, row, kind=KIND, journal=journal, values={
+        "password_hash": password_hash, "password_changed_at": now, "modified_at": now})
     return row
 
 
-def delete_user(session: Session, *, account_id: str, iam_id: str) -> User:
+def delete_user(session: Session, *, journal: ChangeJournal, account_id: str,
+                iam_id: str) -> User:
     row = get_user(session, account_id=account_id, iam_id=iam_id)
-    if row.locked:
-        raise LockedEntity("user is locked; unlock it before deleting it", target=KIND)
-    delete_identity_dependents(session, row.iam_id)
-    session.delete(row)
-    session.flush()
+    rows.require_unlocked(row, kind=KIND, doing="deleting")
+    rows.delete_identity_dependents(session, row.iam_id)
+    rows.delete_row(session, row, kind=KIND, journal=journal)
     return row

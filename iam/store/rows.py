@@ -1,4 +1,6 @@
-"""Small data helpers shared by the entity modules: account-scoped reads, guarded updates."""
+"""Small data helpers shared by the entity modules: account-scoped reads, and writes that
+each record their change in the caller's journal (`iam.store.journal`): insert, guarded
+update, change without If-Match, delete."""
 
 from __future__ import annotations
 
@@ -13,9 +15,11 @@ from sqlmodel import Session, SQLModel, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from iam.errors import Conflict, LockedEntity, NotFound, PreconditionFailed, PreconditionRequired
+from iam.store.journal import ChangeJournal, Recorded
 from iam.store.models import ApiKey, GroupMember, Policy, new_tag, utcnow
 
 M = TypeVar("M", bound=SQLModel)
+R = TypeVar("R", bound=Recorded)
 
 
 def get_in_account(session: Session, model: type[M], key: str, *, account_id: str,
@@ -44,35 +48,74 @@ def unique_or(conflict: Callable[[], Conflict], session: Session) -> Iterator[No
         raise conflict() from None
 
 
-def insert_unique(session: Session, row: M, conflict: Callable[[], Conflict]) -> M:
-    """Insert `row`; a unique index refusing it is `conflict()`."""
-    with unique_or(conflict, session):
+def insert(session: Session, row: R, *, kind: str, journal: ChangeJournal,
+           conflict: Callable[[], Conflict] | None = None, secrets: tuple[str, ...] = ()) -> R:
+    """Insert `row` and record it; a unique index refusing it is `conflict()`. `secrets`:
+    see `ChangeJournal.created`."""
+    if conflict is None:
         session.add(row)
+        session.flush()
+    else:
+        with unique_or(conflict, session):
+            session.add(row)
+    journal.created(row, kind=kind, secrets=secrets)
     return row
 
 
-def guarded_update(session: Session, row: SQLModel, *, if_match: str | None, kind: str,
-                   values: dict[str, Any], key_column: str = "id",
-                   respect_lock: bool = True) -> None:
-    """Apply `values` only if the row still carries the tag the caller read (no lost update)."""
+def guarded_update(session: Session, row: Recorded, *, journal: ChangeJournal,
+                   if_match: str | None, kind: str, values: dict[str, Any],
+                   key_column: str = "id", respect_lock: bool = True,
+                   conflict: Callable[[], Conflict] | None = None) -> None:
+    """Apply `values` only if the row still carries the tag the caller read (no lost
+    update), and record it; a unique index refusing them is `conflict()`."""
     if if_match is None:
         raise PreconditionRequired(f"updating a {kind} needs an If-Match header with its "
                                    "entity_tag")
     if respect_lock and getattr(row, "locked", False):
         raise LockedEntity(f"{kind} is locked; unlock it first", target=kind)
-    model = type(row)
+    model: Any = type(row)
     key = getattr(row, key_column)
     values = {**values, "modified_at": utcnow(), "entity_tag": new_tag()}
-    result = session.execute(
-        update(model)
-        .where(getattr(model, key_column) == key, model.entity_tag == if_match.strip('"'))  # type: ignore[attr-defined]
-        .values(**values)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise PreconditionFailed(f"{kind} was changed since it was read; fetch it again and "
-                                 "retry with its new entity_tag")
-    for field, value in values.items():
-        set_committed_value(row, field, value)
+    statement = (update(model)
+                 .where(getattr(model, key_column) == key,
+                        model.entity_tag == if_match.strip('"'))
+                 .values(**values))
+    with journal.updating(row, kind=kind):  # before the UPDATE, which refreshes the row
+        if conflict is None:
+            result = session.execute(statement)
+        else:
+            with unique_or(conflict, session):
+                result = session.execute(statement)
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise PreconditionFailed(f"{kind} was changed since it was read; fetch it again "
+                                     "and retry with its new entity_tag")
+        for field, value in values.items():
+            set_committed_value(row, field, value)
+
+
+def change(session: Session, row: Recorded, *, kind: str, journal: ChangeJournal,
+           values: dict[str, Any]) -> None:
+    """Set `values`, with a new `modified_at` and `entity_tag`, unless the row holds them
+    already; no If-Match (a flag, a password: the new value does not depend on the old)."""
+    if all(getattr(row, name) == value for name, value in values.items()):
+        return
+    with journal.updating(row, kind=kind):
+        for name, value in {"modified_at": utcnow(), **values, "entity_tag": new_tag()}.items():
+            setattr(row, name, value)
+        session.add(row)
+        session.flush()
+
+
+def require_unlocked(row: Any, *, kind: str, doing: str) -> None:
+    """LockedEntity unless the row is unlocked (`doing`: "deleting", "disabling"...)."""
+    if row.locked:
+        raise LockedEntity(f"{kind} is locked; unlock it before {doing} it", target=kind)
+
+
+def delete_row(session: Session, row: Recorded, *, kind: str, journal: ChangeJournal) -> None:
+    journal.deleted(row, kind=kind)
+    session.delete(row)
+    session.flush()
 
 
 class Paged(NamedTuple, Generic[M]):

@@ -6,10 +6,19 @@ from fastapi import APIRouter, Response
 from sqlmodel import Session
 
 from iam.access import guard
-from iam.api.deps import CurrentPrincipal, IfMatch, Limit, PageStart, RuntimeDep
-from iam.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, ApiKeyUpdate, Page
+from iam.api.deps import CurrentPrincipal, IfMatch, JournalDep, Limit, PageStart, RuntimeDep
+from iam.api.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyPublic,
+    ApiKeyUpdate,
+    Page,
+    page_of,
+)
 from iam.identity import apikeys, serviceids, users
 from iam.identity.authn import Principal
+from iam.runtime import Runtime
+from iam.store.journal import ChangeJournal
 from iam.store.models import ApiKey
 
 router = APIRouter(prefix="/v1/apikeys", tags=["API keys"])
@@ -28,7 +37,7 @@ def _key_for(session: Session, caller: Principal, apikey_id: str, action: str) -
     return row
 
 
-def _key_to_change(session: Session, caller: Principal, runtime: RuntimeDep, apikey_id: str,
+def _key_to_change(session: Session, caller: Principal, runtime: Runtime, apikey_id: str,
                    action: str) -> ApiKey:
     row = apikeys.get_api_key(session, account_id=caller.account_id, apikey_id=apikey_id)
     guard.require_key_change(session, caller, action, row.iam_id,
@@ -37,8 +46,8 @@ def _key_to_change(session: Session, caller: Principal, runtime: RuntimeDep, api
 
 
 @router.post("", status_code=201)
-def create_api_key(body: ApiKeyCreate, caller: CurrentPrincipal,
-                   runtime: RuntimeDep) -> ApiKeyCreated:
+def create_api_key(body: ApiKeyCreate, caller: CurrentPrincipal, runtime: RuntimeDep,
+                   journal: JournalDep) -> ApiKeyCreated:
     """Create a key; the answer carries the key itself, the only time it is ever shown."""
     owner = body.iam_id or caller.iam_id
     with runtime.write() as session:
@@ -46,8 +55,9 @@ def create_api_key(body: ApiKeyCreate, caller: CurrentPrincipal,
         guard.require_key_change(session, caller, "iam-identity.apikey.create", owner,
                                  registry_operators=runtime.settings.registry_operators)
         row, value = apikeys.create_api_key(
-            session, secret=runtime.secret, account_id=caller.account_id, iam_id=owner,
-            name=body.name, description=body.description, expires_at=body.expires_at)
+            session, journal=journal, secret=runtime.secret, account_id=caller.account_id,
+            iam_id=owner, name=body.name, description=body.description,
+            expires_at=body.expires_at)
     return ApiKeyCreated(**ApiKeyPublic.of(row).model_dump(), apikey=value)
 
 
@@ -60,10 +70,9 @@ def list_api_keys(caller: CurrentPrincipal, runtime: RuntimeDep, iam_id: str | N
             guard.require(session, caller, "iam-identity.apikey.list")
         else:
             guard.require_key_access(session, caller, "iam-identity.apikey.list", iam_id)
-        rows, count, next_start = apikeys.list_api_keys(session, account_id=caller.account_id,
-                                                 iam_id=iam_id, limit=limit, start=pagestart)
-    return Page(data=[ApiKeyPublic.of(r) for r in rows], count=count, limit=limit,
-                next_pagestart=next_start)
+        found = apikeys.list_api_keys(session, account_id=caller.account_id, iam_id=iam_id,
+                                      limit=limit, start=pagestart)
+    return page_of(found, ApiKeyPublic.of, limit=limit)
 
 
 @router.get("/{apikey_id}")
@@ -78,54 +87,57 @@ def read_api_key(apikey_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
 
 @router.put("/{apikey_id}")
 def update_api_key(apikey_id: str, body: ApiKeyUpdate, caller: CurrentPrincipal,
-                   runtime: RuntimeDep, if_match: IfMatch = None) -> ApiKeyPublic:
+                   runtime: RuntimeDep, journal: JournalDep,
+                   if_match: IfMatch = None) -> ApiKeyPublic:
     with runtime.write() as session:
         _key_to_change(session, caller, runtime, apikey_id, "iam-identity.apikey.update")
-        row = apikeys.update_api_key(session, account_id=caller.account_id,
-                                          apikey_id=apikey_id, if_match=if_match,
-                                          name=body.name, description=body.description)
+        row = apikeys.update_api_key(session, journal=journal, account_id=caller.account_id,
+                                     apikey_id=apikey_id, if_match=if_match, name=body.name,
+                                     description=body.description)
     return ApiKeyPublic.of(row)
 
 
 @router.delete("/{apikey_id}", status_code=204)
-def delete_api_key(apikey_id: str, caller: CurrentPrincipal, runtime: RuntimeDep) -> None:
+def delete_api_key(apikey_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
+                   journal: JournalDep) -> None:
     """Delete; it stops authenticating at once. A locked key must be unlocked first."""
     with runtime.write() as session:
         _key_to_change(session, caller, runtime, apikey_id, "iam-identity.apikey.delete")
-        apikeys.delete_api_key(session, account_id=caller.account_id, apikey_id=apikey_id)
+        apikeys.delete_api_key(session, journal=journal, account_id=caller.account_id,
+                               apikey_id=apikey_id)
 
 
-def _flag(apikey_id: str, caller: Principal, runtime: RuntimeDep, flag: str,
-          value: bool) -> ApiKeyPublic:
+def _flag(apikey_id: str, caller: Principal, runtime: Runtime, journal: ChangeJournal,
+          flag: apikeys.Flag, value: bool) -> ApiKeyPublic:
     action = "iam-identity.apikey.lock" if flag == "locked" else "iam-identity.apikey.update"
     with runtime.write() as session:
         _key_to_change(session, caller, runtime, apikey_id, action)
-        setter = apikeys.set_locked if flag == "locked" else apikeys.set_disabled
-        row = setter(session, account_id=caller.account_id, apikey_id=apikey_id,
-                     **{flag: value})
+        row = apikeys.set_flag(session, journal=journal, account_id=caller.account_id,
+                               apikey_id=apikey_id, flag=flag, value=value)
     return ApiKeyPublic.of(row)
 
 
 @router.post("/{apikey_id}/lock")
-def lock_api_key(apikey_id: str, caller: CurrentPrincipal, runtime: RuntimeDep) -> ApiKeyPublic:
+def lock_api_key(apikey_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
+                 journal: JournalDep) -> ApiKeyPublic:
     """Protect from change and deletion; the key keeps working."""
-    return _flag(apikey_id, caller, runtime, "locked", True)
+    return _flag(apikey_id, caller, runtime, journal, "locked", True)
 
 
 @router.delete("/{apikey_id}/lock")
-def unlock_api_key(apikey_id: str, caller: CurrentPrincipal,
-                   runtime: RuntimeDep) -> ApiKeyPublic:
-    return _flag(apikey_id, caller, runtime, "locked", False)
+def unlock_api_key(apikey_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
+                   journal: JournalDep) -> ApiKeyPublic:
+    return _flag(apikey_id, caller, runtime, journal, "locked", False)
 
 
 @router.post("/{apikey_id}/disable")
-def disable_api_key(apikey_id: str, caller: CurrentPrincipal,
-                    runtime: RuntimeDep) -> ApiKeyPublic:
+def disable_api_key(apikey_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
+                    journal: JournalDep) -> ApiKeyPublic:
     """Stop the key from authenticating, without deleting it."""
-    return _flag(apikey_id, caller, runtime, "disabled", True)
+    return _flag(apikey_id, caller, runtime, journal, "disabled", True)
 
 
 @router.delete("/{apikey_id}/disable")
-def enable_api_key(apikey_id: str, caller: CurrentPrincipal,
-                   runtime: RuntimeDep) -> ApiKeyPublic:
-    return _flag(apikey_id, caller, runtime, "disabled", False)
+def enable_api_key(apikey_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
+                   journal: JournalDep) -> ApiKeyPublic:
+    return _flag(apikey_id, caller, runtime, journal, "disabled", False)

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from iam.access import authz
 from iam.access.guard import PolicyAccess
-from iam.api.deps import CurrentPrincipal, RuntimeDep
+from iam.api.deps import CurrentPrincipal, JournalDep, RuntimeDep
 from iam.api.policy_schemas import AuthzAnswer, AuthzCheck, GrantedBy
 from iam.errors import Forbidden
 
@@ -15,9 +15,11 @@ EXPLAIN = "iam-access-management.policy.list"
 
 
 @router.post("/check")
-def check_access(body: AuthzCheck, caller: CurrentPrincipal, runtime: RuntimeDep) -> AuthzAnswer:
+def check_access(body: AuthzCheck, caller: CurrentPrincipal, runtime: RuntimeDep,
+                 journal: JournalDep) -> AuthzAnswer:
     """Explain a decision. Anyone may ask about itself; about others it takes
-    iam-access-management Viewer, or Administrator of the service over that resource."""
+    iam-access-management Viewer, or Administrator of the service over that resource.
+    The answer is audited with the call."""
     r = body.resource
     target = authz.Target(service=r.service, region=r.region, resource_type=r.resource_type,
                           resource=r.resource, repository=r.repository)
@@ -31,6 +33,8 @@ def check_access(body: AuthzCheck, caller: CurrentPrincipal, runtime: RuntimeDep
                 raise Forbidden(EXPLAIN)
         result = authz.explain(session, account_id=caller.account_id, iam_id=body.iam_id,
                                action=body.action, target=target)
-    return AuthzAnswer(allowed=result.allowed, reason=result.reason,
-                       granted_by=[GrantedBy(policy_id=p, roles=list(roles))
-                                   for p, roles in result.granted_by])
+    answer = AuthzAnswer(allowed=result.allowed, reason=result.reason,
+                         granted_by=[GrantedBy(policy_id=p, roles=list(roles))
+                                     for p, roles in result.granted_by])
+    journal.record("decision", after=answer.model_dump())
+    return answer

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from iam.access import groups, guard
-from iam.api.deps import CurrentPrincipal, IfMatch, Limit, PageStart, RuntimeDep
+from iam.api.deps import CurrentPrincipal, IfMatch, JournalDep, Limit, PageStart, RuntimeDep
 from iam.api.policy_schemas import (
     GroupCreate,
     GroupPublic,
@@ -15,17 +15,19 @@ from iam.api.policy_schemas import (
     MemberList,
     MemberPublic,
 )
-from iam.api.schemas import Page
+from iam.api.schemas import Page, page_of
 
 router = APIRouter(prefix="/v1/groups", tags=["access groups"])
+UPDATE = "iam-access-management.group.update"
 
 
 @router.post("", status_code=201)
-def create_group(body: GroupCreate, caller: CurrentPrincipal, runtime: RuntimeDep) -> GroupPublic:
+def create_group(body: GroupCreate, caller: CurrentPrincipal, runtime: RuntimeDep,
+                 journal: JournalDep) -> GroupPublic:
     with runtime.write() as session:
         guard.require(session, caller, "iam-access-management.group.create")
-        row = groups.create_group(session, account_id=caller.account_id, name=body.name,
-                                  description=body.description)
+        row = groups.create_group(session, journal=journal, account_id=caller.account_id,
+                                  name=body.name, description=body.description)
     return GroupPublic.of(row)
 
 
@@ -34,10 +36,9 @@ def list_groups(caller: CurrentPrincipal, runtime: RuntimeDep, limit: Limit = 10
                 pagestart: PageStart = None) -> Page[GroupPublic]:
     with runtime.read() as session:
         guard.require(session, caller, "iam-access-management.group.list")
-        rows, count, next_start = groups.list_groups(
-            session, account_id=caller.account_id, limit=limit, start=pagestart)
-    return Page(data=[GroupPublic.of(r) for r in rows], count=count, limit=limit,
-                next_pagestart=next_start)
+        found = groups.list_groups(session, account_id=caller.account_id, limit=limit,
+                                   start=pagestart)
+    return page_of(found, GroupPublic.of, limit=limit)
 
 
 @router.get("/{group_id}")
@@ -52,23 +53,26 @@ def read_group(group_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
 
 @router.put("/{group_id}")
 def update_group(group_id: str, body: GroupUpdate, caller: CurrentPrincipal,
-                 runtime: RuntimeDep, if_match: IfMatch = None) -> GroupPublic:
+                 runtime: RuntimeDep, journal: JournalDep,
+                 if_match: IfMatch = None) -> GroupPublic:
     """Rename or re-describe; needs `If-Match: <entity_tag>`."""
     with runtime.write() as session:
-        guard.require(session, caller, "iam-access-management.group.update")
-        row = groups.update_group(session, account_id=caller.account_id, group_id=group_id,
-                                  if_match=if_match, name=body.name,
+        guard.require(session, caller, UPDATE)
+        row = groups.update_group(session, journal=journal, account_id=caller.account_id,
+                                  group_id=group_id, if_match=if_match, name=body.name,
                                   description=body.description)
     return GroupPublic.of(row)
 
 
 @router.delete("/{group_id}", status_code=204)
-def delete_group(group_id: str, caller: CurrentPrincipal, runtime: RuntimeDep) -> None:
+def delete_group(group_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
+                 journal: JournalDep) -> None:
     """Delete with its memberships and its policies."""
     with runtime.write() as session:
         guard.require_group_change(session, caller, "iam-access-management.group.delete",
                                    group_id)
-        groups.delete_group(session, account_id=caller.account_id, group_id=group_id)
+        groups.delete_group(session, journal=journal, account_id=caller.account_id,
+                            group_id=group_id)
 
 
 @router.get("/{group_id}/members")
@@ -80,22 +84,20 @@ def list_members(group_id: str, caller: CurrentPrincipal, runtime: RuntimeDep) -
 
 
 @router.post("/{group_id}/members", status_code=201)
-def add_member(group_id: str, body: MemberAdd, caller: CurrentPrincipal,
-               runtime: RuntimeDep) -> MemberPublic:
+def add_member(group_id: str, body: MemberAdd, caller: CurrentPrincipal, runtime: RuntimeDep,
+               journal: JournalDep) -> MemberPublic:
     """Add a user or service ID of the account; 409 if it is already a member."""
     with runtime.write() as session:
-        guard.require_group_change(session, caller, "iam-access-management.group.update",
-                                   group_id)
-        row = groups.add_member(session, account_id=caller.account_id, group_id=group_id,
-                                iam_id=body.iam_id)
+        guard.require_group_change(session, caller, UPDATE, group_id)
+        row = groups.add_member(session, journal=journal, account_id=caller.account_id,
+                                group_id=group_id, iam_id=body.iam_id)
     return MemberPublic.of(row)
 
 
 @router.delete("/{group_id}/members/{iam_id}", status_code=204)
-def remove_member(group_id: str, iam_id: str, caller: CurrentPrincipal,
-                  runtime: RuntimeDep) -> None:
+def remove_member(group_id: str, iam_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
+                  journal: JournalDep) -> None:
     with runtime.write() as session:
-        guard.require_group_change(session, caller, "iam-access-management.group.update",
-                                   group_id)
-        groups.remove_member(session, account_id=caller.account_id, group_id=group_id,
-                             iam_id=iam_id)
+        guard.require_group_change(session, caller, UPDATE, group_id)
+        groups.remove_member(session, journal=journal, account_id=caller.account_id,
+                             group_id=group_id, iam_id=iam_id)

@@ -11,8 +11,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from iam.access import guard, namespaces
-from iam.api.deps import CurrentPrincipal, Limit, PageStart, RuntimeDep
-from iam.api.schemas import NamespaceReservation, Page
+from iam.api.deps import CurrentPrincipal, JournalDep, Limit, PageStart, RuntimeDep
+from iam.api.schemas import NamespaceReservation, Page, page_of
 from iam.errors import Forbidden
 
 router = APIRouter(prefix="/v1/namespace-reservations", tags=["namespaces"])
@@ -28,16 +28,15 @@ def list_namespace_reservations(
     with runtime.read() as session:
         if not caller.is_operator:
             guard.require(session, caller, "container-registry.namespace.list")
-        rows, count, after = namespaces.list_reservations(
+        found = namespaces.list_reservations(
             session, account_id=None if caller.is_operator else caller.account_id,
             limit=limit, start=pagestart)
-    return Page(data=[NamespaceReservation.of(r) for r in rows], count=count, limit=limit,
-                next_pagestart=after)
+    return page_of(found, NamespaceReservation.of, limit=limit)
 
 
 @router.delete("/{name}", status_code=204)
 def release_namespace_reservation(
-    name: str, caller: CurrentPrincipal, runtime: RuntimeDep,
+    name: str, caller: CurrentPrincipal, runtime: RuntimeDep, journal: JournalDep,
     region: Annotated[str, Query(max_length=64, description="Region; empty = the default")] = "",
 ) -> None:
     """Release a reserved name (system operator only): any account may then take it."""
@@ -45,4 +44,4 @@ def release_namespace_reservation(
         raise Forbidden(RELEASE, "only the system operator may release a namespace "
                                  "reservation")
     with runtime.write() as session:
-        namespaces.release_reservation(session, region=region, name=name)
+        namespaces.release_reservation(session, journal=journal, region=region, name=name)

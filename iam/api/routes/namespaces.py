@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from iam.access import authz, guard, namespaces
-from iam.api.deps import CurrentPrincipal, RuntimeDep
+from iam.api.deps import CurrentPrincipal, JournalDep, RuntimeDep
 from iam.api.policy_schemas import NamespaceList, NamespacePublic
 
 router = APIRouter(prefix="/v1/namespaces", tags=["namespaces"])
@@ -16,13 +16,15 @@ Region = Annotated[str, Query(max_length=64, description="Region; empty = the de
 
 @router.put("/{name}", status_code=201)
 def create_namespace(name: str, caller: CurrentPrincipal, runtime: RuntimeDep,
-                     response: Response, region: Region = "") -> NamespacePublic:
+                     journal: JournalDep, response: Response,
+                     region: Region = "") -> NamespacePublic:
     """Create (201); 200 if the account already holds it; 409 if another account does."""
     namespaces.check_name(name)
     namespaces.check_region(region)
     with runtime.write() as session:
         guard.require_to_create_namespace(session, caller, region=region, name=name)
-        row, created = namespaces.create_namespace(session, account_id=caller.account_id,
+        row, created = namespaces.create_namespace(session, journal=journal,
+                                                   account_id=caller.account_id,
                                                    region=region, name=name)
     if not created:
         response.status_code = 200
@@ -41,11 +43,11 @@ def list_namespaces(caller: CurrentPrincipal, runtime: RuntimeDep,
 
 @router.delete("/{name}", status_code=204)
 def delete_namespace(name: str, caller: CurrentPrincipal, runtime: RuntimeDep,
-                     region: Region = "") -> None:
+                     journal: JournalDep, region: Region = "") -> None:
     with runtime.write() as session:
         namespaces.get_namespace(session, account_id=caller.account_id, region=region,
                                  name=name)
         guard.require(session, caller, "container-registry.namespace.delete",
                       {"region": region, "namespace": name})
-        namespaces.delete_namespace(session, account_id=caller.account_id, region=region,
-                                    name=name)
+        namespaces.delete_namespace(session, journal=journal, account_id=caller.account_id,
+                                    region=region, name=name)

@@ -14,9 +14,9 @@ from fastapi import APIRouter, Query, Response
 
 from iam.access import policies
 from iam.access.guard import PolicyAccess
-from iam.api.deps import CurrentPrincipal, IfMatch, Limit, PageStart, RuntimeDep
+from iam.api.deps import CurrentPrincipal, IfMatch, JournalDep, Limit, PageStart, RuntimeDep
 from iam.api.policy_schemas import PolicyBody, PolicyPublic
-from iam.api.schemas import Page
+from iam.api.schemas import Page, page_of
 from iam.errors import Forbidden, NotFound
 
 router = APIRouter(prefix="/v1/policies", tags=["policies"])
@@ -24,15 +24,15 @@ LIST_ALL = "iam-access-management.policy.list"
 
 
 @router.post("", status_code=201)
-def create_policy(body: PolicyBody, caller: CurrentPrincipal,
-                  runtime: RuntimeDep) -> PolicyPublic:
+def create_policy(body: PolicyBody, caller: CurrentPrincipal, runtime: RuntimeDep,
+                  journal: JournalDep) -> PolicyPublic:
     """Grant roles to a subject; 409 names the existing policy for that subject and resource."""
     with runtime.write() as session:
         spec = policies.checked(session, runtime.roles, body.spec(),
                                 account_id=caller.account_id)
         PolicyAccess.of(session, caller).require_manage(spec.as_grant())
-        row = policies.create_policy(session, account_id=caller.account_id, spec=spec,
-                                     created_by=caller.iam_id)
+        row = policies.create_policy(session, journal=journal, account_id=caller.account_id,
+                                     spec=spec, created_by=caller.iam_id)
     return PolicyPublic.of(row)
 
 
@@ -49,12 +49,11 @@ def list_policies(caller: CurrentPrincipal, runtime: RuntimeDep,
         if not everything and iam_id is None and access_group_id is None:
             raise Forbidden(LIST_ALL, f"missing action {LIST_ALL} (or filter by iam_id or "
                             "access_group_id)")
-        rows, count, next_start = policies.list_policies(
+        found = policies.list_policies(
             session, account_id=caller.account_id, iam_id=iam_id, group_id=access_group_id,
             service=service, limit=limit, start=pagestart,
             visible=None if everything else access.may_read)
-    return Page(data=[PolicyPublic.of(r) for r in rows], count=count, limit=limit,
-                next_pagestart=next_start)
+    return page_of(found, PolicyPublic.of, limit=limit)
 
 
 @router.get("/{policy_id}")
@@ -70,7 +69,8 @@ def read_policy(policy_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
 
 @router.put("/{policy_id}")
 def update_policy(policy_id: str, body: PolicyBody, caller: CurrentPrincipal,
-                  runtime: RuntimeDep, if_match: IfMatch = None) -> PolicyPublic:
+                  runtime: RuntimeDep, journal: JournalDep,
+                  if_match: IfMatch = None) -> PolicyPublic:
     """Replace roles and resource (not the subject); needs `If-Match: <entity_tag>`."""
     with runtime.write() as session:
         row = policies.get_policy(session, account_id=caller.account_id, policy_id=policy_id)
@@ -79,14 +79,16 @@ def update_policy(policy_id: str, body: PolicyBody, caller: CurrentPrincipal,
         spec = policies.checked(session, runtime.roles, body.spec(),
                                 account_id=caller.account_id)
         access.require_manage(spec.as_grant(row.id))
-        row = policies.update_policy(session, account_id=caller.account_id,
+        row = policies.update_policy(session, journal=journal, account_id=caller.account_id,
                                      policy_id=policy_id, if_match=if_match, spec=spec)
     return PolicyPublic.of(row)
 
 
 @router.delete("/{policy_id}", status_code=204)
-def delete_policy(policy_id: str, caller: CurrentPrincipal, runtime: RuntimeDep) -> None:
+def delete_policy(policy_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
+                  journal: JournalDep) -> None:
     with runtime.write() as session:
         row = policies.get_policy(session, account_id=caller.account_id, policy_id=policy_id)
         PolicyAccess.of(session, caller).require_manage(policies.spec_of(row).as_grant(row.id))
-        policies.delete_policy(session, account_id=caller.account_id, policy_id=policy_id)
+        policies.delete_policy(session, journal=journal, account_id=caller.account_id,
+                               policy_id=policy_id)

@@ -5,8 +5,16 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from iam.access import guard
-from iam.api.deps import ClientDep, CurrentPrincipal, IfMatch, Limit, PageStart, RuntimeDep
-from iam.api.schemas import Page, PasswordChange, UserCreate, UserPublic, UserUpdate
+from iam.api.deps import (
+    ClientDep,
+    CurrentPrincipal,
+    IfMatch,
+    JournalDep,
+    Limit,
+    PageStart,
+    RuntimeDep,
+)
+from iam.api.schemas import Page, PasswordChange, UserCreate, UserPublic, UserUpdate, page_of
 from iam.identity import users
 from iam.identity.attempts import own_password_change
 
@@ -14,11 +22,12 @@ router = APIRouter(prefix="/v1/users", tags=["users"])
 
 
 @router.post("", status_code=201)
-def create_user(body: UserCreate, caller: CurrentPrincipal, runtime: RuntimeDep) -> UserPublic:
+def create_user(body: UserCreate, caller: CurrentPrincipal, runtime: RuntimeDep,
+                journal: JournalDep) -> UserPublic:
     with runtime.write() as session:
         guard.require(session, caller, "iam-identity.user.create")
-        row = users.create_user(session, account_id=caller.account_id, name=body.name,
-                                password=body.password)
+        row = users.create_user(session, journal=journal, account_id=caller.account_id,
+                                name=body.name, password=body.password)
     return UserPublic.of(row)
 
 
@@ -27,10 +36,9 @@ def list_users(caller: CurrentPrincipal, runtime: RuntimeDep, limit: Limit = 100
                pagestart: PageStart = None) -> Page[UserPublic]:
     with runtime.read() as session:
         guard.require(session, caller, "iam-identity.user.list")
-        rows, count, next_start = users.list_users(
-            session, account_id=caller.account_id, limit=limit, start=pagestart)
-    return Page(data=[UserPublic.of(r) for r in rows], count=count, limit=limit,
-                next_pagestart=next_start)
+        found = users.list_users(session, account_id=caller.account_id, limit=limit,
+                                 start=pagestart)
+    return page_of(found, UserPublic.of, limit=limit)
 
 
 @router.get("/{iam_id}")
@@ -46,37 +54,40 @@ def read_user(iam_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
 
 @router.put("/{iam_id}")
 def update_user(iam_id: str, body: UserUpdate, caller: CurrentPrincipal, runtime: RuntimeDep,
-                if_match: IfMatch = None) -> UserPublic:
+                journal: JournalDep, if_match: IfMatch = None) -> UserPublic:
     with runtime.write() as session:
         guard.require_identity_change(session, caller, "iam-identity.user.update", iam_id,
                                       registry_operators=runtime.settings.registry_operators)
-        row = users.update_user(session, account_id=caller.account_id, iam_id=iam_id,
-                                if_match=if_match, name=body.name)
+        row = users.update_user(session, journal=journal, account_id=caller.account_id,
+                                iam_id=iam_id, if_match=if_match, name=body.name)
     return UserPublic.of(row)
 
 
 @router.put("/{iam_id}/password", status_code=204)
 def change_password(iam_id: str, body: PasswordChange, caller: CurrentPrincipal,
-                    runtime: RuntimeDep, client: ClientDep) -> None:
+                    runtime: RuntimeDep, client: ClientDep, journal: JournalDep) -> None:
     """Set a new password: one's own with `current_password`; another user's with
     iam-identity.user.update over everything that user holds. Either way the user's
     refresh tokens stop working at once."""
     with runtime.write() as session:
         if iam_id == caller.iam_id:
             with own_password_change(runtime, client, caller):
-                users.change_own_password(session, account_id=caller.account_id,
-                                          iam_id=iam_id, current_password=body.current_password,
+                users.change_own_password(session, journal=journal,
+                                          account_id=caller.account_id, iam_id=iam_id,
+                                          current_password=body.current_password,
                                           password=body.password)
             return
         guard.require_identity_change(session, caller, "iam-identity.user.update", iam_id,
                                       registry_operators=runtime.settings.registry_operators)
-        users.set_password(session, account_id=caller.account_id, iam_id=iam_id,
-                           password=body.password)
+        users.set_password(session, journal=journal, account_id=caller.account_id,
+                           iam_id=iam_id, password=body.password)
 
 
 @router.delete("/{iam_id}", status_code=204)
-def delete_user(iam_id: str, caller: CurrentPrincipal, runtime: RuntimeDep) -> None:
+def delete_user(iam_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
+                journal: JournalDep) -> None:
     with runtime.write() as session:
         guard.require_identity_change(session, caller, "iam-identity.user.delete", iam_id,
                                       registry_operators=runtime.settings.registry_operators)
-        users.delete_user(session, account_id=caller.account_id, iam_id=iam_id)
+        users.delete_user(session, journal=journal, account_id=caller.account_id,
+                          iam_id=iam_id)
