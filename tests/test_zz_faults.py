@@ -7,6 +7,7 @@ is named to run last, only in the main test process, and always restarts the clu
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -94,10 +95,8 @@ def _sockets_held(pid: int) -> int:
     """Sockets the server process holds open: the listener plus every accepted connection."""
     held = 0
     for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
+        with contextlib.suppress(OSError):  # closed while we looked
             held += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
-        except OSError:
-            pass  # closed while we looked
     return held
 
 
