@@ -23,7 +23,7 @@ router = APIRouter(prefix="/v1/groups", tags=["access groups"])
 @router.post("", status_code=201)
 def create_group(body: GroupCreate, caller: CurrentPrincipal, runtime: RuntimeDep) -> GroupPublic:
     with runtime.write() as session:
-        guard.require(session, caller, "iam-access-management.group.create")
+        guard.require(session, runtime.roles, caller, "iam-access-management.group.create")
         row = groups.create_group(session, account_id=caller.account_id, name=body.name,
                                   description=body.description)
     return GroupPublic.of(row)
@@ -33,7 +33,7 @@ def create_group(body: GroupCreate, caller: CurrentPrincipal, runtime: RuntimeDe
 def list_groups(caller: CurrentPrincipal, runtime: RuntimeDep, limit: Limit = 100,
                 pagestart: PageStart = None) -> Page[GroupPublic]:
     with runtime.read() as session:
-        guard.require(session, caller, "iam-access-management.group.list")
+        guard.require(session, runtime.roles, caller, "iam-access-management.group.list")
         rows, count, next_start = groups.list_groups(
             session, account_id=caller.account_id, limit=limit, start=pagestart)
     return Page(data=[GroupPublic.of(r) for r in rows], count=count, limit=limit,
@@ -44,7 +44,7 @@ def list_groups(caller: CurrentPrincipal, runtime: RuntimeDep, limit: Limit = 10
 def read_group(group_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
                response: Response) -> GroupPublic:
     with runtime.read() as session:
-        guard.require(session, caller, "iam-access-management.group.get")
+        guard.require(session, runtime.roles, caller, "iam-access-management.group.get")
         row = groups.get_group(session, account_id=caller.account_id, group_id=group_id)
     response.headers["ETag"] = row.entity_tag
     return GroupPublic.of(row)
@@ -55,7 +55,7 @@ def update_group(group_id: str, body: GroupUpdate, caller: CurrentPrincipal,
                  runtime: RuntimeDep, if_match: IfMatch = None) -> GroupPublic:
     """Rename or re-describe; needs `If-Match: <entity_tag>`."""
     with runtime.write() as session:
-        guard.require(session, caller, "iam-access-management.group.update")
+        guard.require(session, runtime.roles, caller, "iam-access-management.group.update")
         row = groups.update_group(session, account_id=caller.account_id, group_id=group_id,
                                   if_match=if_match, name=body.name,
                                   description=body.description)
@@ -66,15 +66,15 @@ def update_group(group_id: str, body: GroupUpdate, caller: CurrentPrincipal,
 def delete_group(group_id: str, caller: CurrentPrincipal, runtime: RuntimeDep) -> None:
     """Delete with its memberships and its policies."""
     with runtime.write() as session:
-        guard.require_group_change(session, caller, "iam-access-management.group.delete",
-                                   group_id)
+        guard.require_group_change(session, runtime.roles, caller,
+                                   "iam-access-management.group.delete", group_id)
         groups.delete_group(session, account_id=caller.account_id, group_id=group_id)
 
 
 @router.get("/{group_id}/members")
 def list_members(group_id: str, caller: CurrentPrincipal, runtime: RuntimeDep) -> MemberList:
     with runtime.read() as session:
-        guard.require(session, caller, "iam-access-management.group.get")
+        guard.require(session, runtime.roles, caller, "iam-access-management.group.get")
         rows = groups.list_members(session, account_id=caller.account_id, group_id=group_id)
     return MemberList(data=[MemberPublic.of(r) for r in rows], count=len(rows))
 
@@ -84,8 +84,8 @@ def add_member(group_id: str, body: MemberAdd, caller: CurrentPrincipal,
                runtime: RuntimeDep) -> MemberPublic:
     """Add a user or service ID of the account; 409 if it is already a member."""
     with runtime.write() as session:
-        guard.require_group_change(session, caller, "iam-access-management.group.update",
-                                   group_id)
+        guard.require_group_change(session, runtime.roles, caller,
+                                   "iam-access-management.group.update", group_id)
         row = groups.add_member(session, account_id=caller.account_id, group_id=group_id,
                                 iam_id=body.iam_id)
     return MemberPublic.of(row)
@@ -95,7 +95,7 @@ def add_member(group_id: str, body: MemberAdd, caller: CurrentPrincipal,
 def remove_member(group_id: str, iam_id: str, caller: CurrentPrincipal,
                   runtime: RuntimeDep) -> None:
     with runtime.write() as session:
-        guard.require_group_change(session, caller, "iam-access-management.group.update",
-                                   group_id)
+        guard.require_group_change(session, runtime.roles, caller,
+                                   "iam-access-management.group.update", group_id)
         groups.remove_member(session, account_id=caller.account_id, group_id=group_id,
                              iam_id=iam_id)

@@ -17,7 +17,7 @@ def create_service_id(body: ServiceIdCreate, caller: CurrentPrincipal,
                       runtime: RuntimeDep) -> ServiceIdPublic:
     """Create a service ID in the caller's account."""
     with runtime.write() as session:
-        guard.require(session, caller, "iam-identity.serviceid.create")
+        guard.require(session, runtime.roles, caller, "iam-identity.serviceid.create")
         row = serviceids.create_service_id(session, account_id=caller.account_id,
                                            name=body.name, description=body.description)
     return ServiceIdPublic.of(row)
@@ -29,7 +29,7 @@ def list_service_ids(caller: CurrentPrincipal, runtime: RuntimeDep, limit: Limit
                      name: str | None = None) -> Page[ServiceIdPublic]:
     """List the account's service IDs, `limit` at a time."""
     with runtime.read() as session:
-        guard.require(session, caller, "iam-identity.serviceid.list")
+        guard.require(session, runtime.roles, caller, "iam-identity.serviceid.list")
         rows, count, next_start = serviceids.list_service_ids(session, account_id=caller.account_id,
                                                   limit=limit, start=pagestart, name=name)
     return Page(data=[ServiceIdPublic.of(r) for r in rows], count=count, limit=limit,
@@ -40,7 +40,7 @@ def list_service_ids(caller: CurrentPrincipal, runtime: RuntimeDep, limit: Limit
 def read_service_id(service_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
                     response: Response) -> ServiceIdPublic:
     with runtime.read() as session:
-        guard.require(session, caller, "iam-identity.serviceid.get")
+        guard.require(session, runtime.roles, caller, "iam-identity.serviceid.get")
         row = serviceids.get_service_id(session, account_id=caller.account_id,
                                         service_id=service_id)
     response.headers["ETag"] = row.entity_tag
@@ -52,8 +52,8 @@ def update_service_id(service_id: str, body: ServiceIdUpdate, caller: CurrentPri
                       runtime: RuntimeDep, if_match: IfMatch = None) -> ServiceIdPublic:
     """Rename or re-describe; needs `If-Match: <entity_tag>`."""
     with runtime.write() as session:
-        guard.require_identity_change(session, caller, "iam-identity.serviceid.update",
-                                      service_id,
+        guard.require_identity_change(session, runtime.roles, caller,
+                                      "iam-identity.serviceid.update", service_id,
                                       registry_operators=runtime.settings.registry_operators)
         row = serviceids.update_service_id(session, account_id=caller.account_id,
                                            service_id=service_id, if_match=if_match,
@@ -65,8 +65,8 @@ def update_service_id(service_id: str, body: ServiceIdUpdate, caller: CurrentPri
 def delete_service_id(service_id: str, caller: CurrentPrincipal, runtime: RuntimeDep) -> None:
     """Delete with its API keys and policies; a locked service ID must be unlocked first."""
     with runtime.write() as session:
-        guard.require_identity_change(session, caller, "iam-identity.serviceid.delete",
-                                      service_id,
+        guard.require_identity_change(session, runtime.roles, caller,
+                                      "iam-identity.serviceid.delete", service_id,
                                       registry_operators=runtime.settings.registry_operators)
         serviceids.delete_service_id(session, account_id=caller.account_id,
                                      service_id=service_id)
@@ -75,7 +75,7 @@ def delete_service_id(service_id: str, caller: CurrentPrincipal, runtime: Runtim
 def _set_lock(service_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
               locked: bool) -> ServiceIdPublic:
     with runtime.write() as session:
-        guard.require_identity_change(session, caller, "iam-identity.serviceid.lock",
+        guard.require_identity_change(session, runtime.roles, caller, "iam-identity.serviceid.lock",
                                       service_id,
                                       registry_operators=runtime.settings.registry_operators)
         row = serviceids.set_locked(session, account_id=caller.account_id,

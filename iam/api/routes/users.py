@@ -16,7 +16,7 @@ router = APIRouter(prefix="/v1/users", tags=["users"])
 @router.post("", status_code=201)
 def create_user(body: UserCreate, caller: CurrentPrincipal, runtime: RuntimeDep) -> UserPublic:
     with runtime.write() as session:
-        guard.require(session, caller, "iam-identity.user.create")
+        guard.require(session, runtime.roles, caller, "iam-identity.user.create")
         row = users.create_user(session, account_id=caller.account_id, name=body.name,
                                 password=body.password)
     return UserPublic.of(row)
@@ -26,7 +26,7 @@ def create_user(body: UserCreate, caller: CurrentPrincipal, runtime: RuntimeDep)
 def list_users(caller: CurrentPrincipal, runtime: RuntimeDep, limit: Limit = 100,
                pagestart: PageStart = None) -> Page[UserPublic]:
     with runtime.read() as session:
-        guard.require(session, caller, "iam-identity.user.list")
+        guard.require(session, runtime.roles, caller, "iam-identity.user.list")
         rows, count, next_start = users.list_users(
             session, account_id=caller.account_id, limit=limit, start=pagestart)
     return Page(data=[UserPublic.of(r) for r in rows], count=count, limit=limit,
@@ -38,7 +38,7 @@ def read_user(iam_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
               response: Response) -> UserPublic:
     with runtime.read() as session:
         if iam_id != caller.iam_id:
-            guard.require(session, caller, "iam-identity.user.get")
+            guard.require(session, runtime.roles, caller, "iam-identity.user.get")
         row = users.get_user(session, account_id=caller.account_id, iam_id=iam_id)
     response.headers["ETag"] = row.entity_tag
     return UserPublic.of(row)
@@ -48,7 +48,8 @@ def read_user(iam_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
 def update_user(iam_id: str, body: UserUpdate, caller: CurrentPrincipal, runtime: RuntimeDep,
                 if_match: IfMatch = None) -> UserPublic:
     with runtime.write() as session:
-        guard.require_identity_change(session, caller, "iam-identity.user.update", iam_id,
+        guard.require_identity_change(session, runtime.roles, caller,
+                                      "iam-identity.user.update", iam_id,
                                       registry_operators=runtime.settings.registry_operators)
         row = users.update_user(session, account_id=caller.account_id, iam_id=iam_id,
                                 if_match=if_match, name=body.name)
@@ -68,7 +69,8 @@ def change_password(iam_id: str, body: PasswordChange, caller: CurrentPrincipal,
                                           iam_id=iam_id, current_password=body.current_password,
                                           password=body.password)
             return
-        guard.require_identity_change(session, caller, "iam-identity.user.update", iam_id,
+        guard.require_identity_change(session, runtime.roles, caller,
+                                      "iam-identity.user.update", iam_id,
                                       registry_operators=runtime.settings.registry_operators)
         users.set_password(session, account_id=caller.account_id, iam_id=iam_id,
                            password=body.password)
@@ -77,6 +79,7 @@ def change_password(iam_id: str, body: PasswordChange, caller: CurrentPrincipal,
 @router.delete("/{iam_id}", status_code=204)
 def delete_user(iam_id: str, caller: CurrentPrincipal, runtime: RuntimeDep) -> None:
     with runtime.write() as session:
-        guard.require_identity_change(session, caller, "iam-identity.user.delete", iam_id,
+        guard.require_identity_change(session, runtime.roles, caller,
+                                      "iam-identity.user.delete", iam_id,
                                       registry_operators=runtime.settings.registry_operators)
         users.delete_user(session, account_id=caller.account_id, iam_id=iam_id)
