@@ -134,11 +134,9 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-def settings(backend: str, request: pytest.FixtureRequest, tmp_path: Path,
-             shared_data_dir: Path) -> Settings:
-    data = tmp_path / "data"
-    shutil.copytree(shared_data_dir, data)
+def fresh_settings(backend: str, request: pytest.FixtureRequest, data: Path) -> Settings:
+    """Settings over empty tables of `backend`, with the shared key and secret in `data`."""
+    shutil.copytree(request.getfixturevalue("shared_data_dir"), data)
     if backend == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")
         shutil.copy(template, data / "iam.db")
@@ -150,6 +148,11 @@ def settings(backend: str, request: pytest.FixtureRequest, tmp_path: Path,
     return Settings(data_dir=data, database_url=url, activity_flush_seconds=0.2)
 
 
+@pytest.fixture
+def settings(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    return fresh_settings(backend, request, tmp_path / "data")
+
+
 @dataclass
 class Owner:
     account_id: str
@@ -157,12 +160,16 @@ class Owner:
     apikey: str
 
 
-@pytest.fixture
-def owner(settings: Settings) -> Owner:
+def initialize(settings: Settings) -> Owner:
     """`iam init`: the first account and its owner's bootstrap key."""
     result = bootstrap.initialize(settings)
     assert result.new_account is not None
     return Owner(result.account_id, result.new_account.owner.iam_id, result.new_account.apikey)
+
+
+@pytest.fixture
+def owner(settings: Settings) -> Owner:
+    return initialize(settings)
 
 
 @pytest.fixture
