@@ -19,6 +19,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -184,6 +185,28 @@ def bearer(client: TestClient, apikey: str) -> dict[str, str]:
         "grant_type": "urn:ibm:params:oauth:grant-type:apikey", "apikey": apikey})
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+@dataclass
+class Service:
+    """An initialised service behind a TestClient, and its owner's headers."""
+
+    settings: Settings
+    owner: Owner
+    client: TestClient
+    admin: dict[str, str]
+
+
+@contextmanager
+def module_service(request: pytest.FixtureRequest,
+                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """For a module whose tests only read a world built once (`params=BACKENDS`, module
+    scope): building the service per test was most of such a module's time."""
+    settings = fresh_settings(str(request.param), request,
+                              tmp_path_factory.mktemp("service") / "data")
+    owner = initialize(settings)
+    with TestClient(create_app(settings)) as client:
+        yield Service(settings, owner, client, bearer(client, owner.apikey))
 
 
 @pytest.fixture

@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from iam.api.app import create_app
-from tests.conftest import BACKENDS, bearer, fresh_settings, initialize
+from tests.conftest import BACKENDS, module_service
 
 PASSWORD = "correct horse battery"
 
@@ -99,12 +98,8 @@ def _targets(client: TestClient, admin: dict[str, str]) -> dict[str, str]:
 @pytest.fixture(scope="module", params=BACKENDS)
 def world(request: pytest.FixtureRequest,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    settings = fresh_settings(str(request.param), request,
-                              tmp_path_factory.mktemp("bad-input") / "data")
-    owner = initialize(settings)
-    with TestClient(create_app(settings)) as client:
-        admin = bearer(client, owner.apikey)
-        yield World(client, admin, _targets(client, admin))
+    with module_service(request, tmp_path_factory) as service:
+        yield World(service.client, service.admin, _targets(service.client, service.admin))
 
 
 @pytest.fixture
