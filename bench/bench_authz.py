@@ -23,6 +23,7 @@ from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from iam.access import roles
 from iam.access.authz import held_actions
 from iam.identity.authn import Principal
 from iam.store.db import make_engine, migrate
@@ -106,16 +107,17 @@ def run(url: str, backend: str, n_policies: int, iterations: int) -> None:
     seeded = time.perf_counter() - started
     nobody = Principal(iam_id="iam-ServiceId-nobody", account_id=me.account_id,
                        kind="ServiceId", name="nobody")
+    catalog = roles.load_dir(roles.DEFAULT_DIR)  # the shipped role files; no runtime here
     with Session(engine) as session:
         count = session.execute(text("SELECT count(*) FROM policies")).scalar_one()
         cases = {
             "10 own + 10 group policies, namespace": lambda: held_actions(
-                session, me, service="container-registry", region="us-south",
+                session, catalog, me, service="container-registry", region="us-south",
                 resource_type="namespace", resource="ns-00000", repository="web-ui"),
             "same identity, no namespace (admin check)": lambda: held_actions(
-                session, me, service="container-registry"),
+                session, catalog, me, service="container-registry"),
             "identity with no policy": lambda: held_actions(
-                session, nobody, service="container-registry", region="us-south",
+                session, catalog, nobody, service="container-registry", region="us-south",
                 resource_type="namespace", resource="ns-00000"),
         }
         held = cases["10 own + 10 group policies, namespace"]()

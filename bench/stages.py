@@ -63,7 +63,7 @@ def main(argv: list[str]) -> None:
     def held(i: int) -> object:
         p = principals[i % len(principals)]
         with rt.read() as s:
-            return held_actions(lambda: s, p, "")(keys[i % len(principals)][1], "app")
+            return held_actions(lambda: s, rt.roles, p, "")(keys[i % len(principals)][1], "app")
 
     def sign(i: int) -> object:
         return claims.issue(

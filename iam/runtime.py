@@ -35,7 +35,8 @@ class Runtime:
     audit: AuditTrail
     limiter: FailureLimiter
     authcache: AuthCache
-    roles: role_data.RoleCatalog = field(default_factory=role_data.active)
+    #: the one role catalog of this process, handed to whatever evaluates or validates
+    roles: role_data.RoleCatalog
     #: the system account's id, read once (every failed authentication is recorded there)
     _system_account: str | None = field(default=None, init=False, repr=False)
     _system_account_tried: float = field(default=float("-inf"), init=False, repr=False)
@@ -44,7 +45,6 @@ class Runtime:
     def start(cls, settings: Settings) -> Runtime:
         """Load and check everything; refuses with ConfigurationError what is unusable."""
         catalog = role_data.load_dir(settings.policies_dir)
-        role_data.install(catalog)
         secret = server_secret.load(settings)
         keyring = Keyring(settings.keys_dir)
         engine = db.make_engine(settings.db_url)

@@ -78,28 +78,47 @@ def test_unreadable_file_stops_the_service(tmp_path: Path, settings: Settings) -
         create_app(settings.model_copy(update={"policies_dir": folder}))
 
 
-def test_custom_role_works_end_to_end(tmp_path: Path, settings: Settings,
-                                      owner: Owner) -> None:
-    """An operator adds `Puller` (pull only) to container-registry; it is granted and held."""
+TEAM_A = {"resource_type": "namespace", "resource": "team-a"}
+PULL = "container-registry.image.pull"
+
+
+def with_puller(tmp_path: Path, settings: Settings) -> Settings:
+    """The settings of a service whose container-registry roles include `Puller` (pull only)."""
     folder = copy_roles(tmp_path)
     path = folder / "container-registry.json"
     data = json.loads(path.read_text())
-    data["roles"].append({"name": "Puller", "description": "pull only",
-                          "actions": ["container-registry.image.pull"]})
+    data["roles"].append({"name": "Puller", "description": "pull only", "actions": [PULL]})
     path.write_text(json.dumps(data, indent=2))
-    custom = settings.model_copy(update={"policies_dir": folder})
-    try:
-        with TestClient(create_app(custom)) as client:
-            admin = bearer(client, owner.apikey)
-            namespace(client, admin, "team-a")
-            iam_id, _ = robot(client, admin)
-            r = grant(client, admin, iam_id, ["Puller"], resource_type="namespace",
-                      resource="team-a")
-            assert r.status_code == 201, r.text
-            args = {"resource_type": "namespace", "resource": "team-a"}
-            assert check(client, admin, iam_id, "container-registry.image.pull",
-                         **args)["allowed"]
-            denied = check(client, admin, iam_id, "container-registry.image.list", **args)
-            assert not denied["allowed"] and "Puller" in denied["reason"]
-    finally:
-        roles.install(roles.load_dir(roles.DEFAULT_DIR))
+    return settings.model_copy(update={"policies_dir": folder})
+
+
+def puller_on_team_a(client: TestClient, admin: dict[str, str]) -> str:
+    """A new service ID granted `Puller` on the new namespace team-a; its iam_id."""
+    namespace(client, admin, "team-a")
+    iam_id, _ = robot(client, admin)
+    r = grant(client, admin, iam_id, ["Puller"], **TEAM_A)
+    assert r.status_code == 201, r.text
+    return iam_id
+
+
+def test_custom_role_works_end_to_end(tmp_path: Path, settings: Settings,
+                                      owner: Owner) -> None:
+    """An operator adds `Puller` (pull only) to container-registry; it is granted and held."""
+    with TestClient(create_app(with_puller(tmp_path, settings))) as client:
+        admin = bearer(client, owner.apikey)
+        iam_id = puller_on_team_a(client, admin)
+        assert check(client, admin, iam_id, PULL, **TEAM_A)["allowed"]
+        denied = check(client, admin, iam_id, "container-registry.image.list", **TEAM_A)
+        assert not denied["allowed"] and "Puller" in denied["reason"]
+
+
+def test_each_service_evaluates_with_its_own_roles(tmp_path: Path, settings: Settings,
+                                                   owner: Owner) -> None:
+    """Two services over one database, one with `Puller`: starting the second does not change
+    the roles the first evaluates with."""
+    custom = with_puller(tmp_path, settings)
+    with TestClient(create_app(custom)) as puller, TestClient(create_app(settings)) as plain:
+        admin = bearer(puller, owner.apikey)
+        iam_id = puller_on_team_a(puller, admin)
+        assert check(puller, admin, iam_id, PULL, **TEAM_A)["allowed"]
+        assert not check(plain, bearer(plain, owner.apikey), iam_id, PULL, **TEAM_A)["allowed"]

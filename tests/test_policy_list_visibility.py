@@ -3,13 +3,14 @@ policies the caller may read (its own, and those it may manage), whatever the li
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import BACKENDS, module_service
 from tests.test_policies_api import Headers, grant, namespace, robot
 
 CR = "container-registry"
@@ -73,8 +74,25 @@ def _page_all(client: TestClient, headers: Headers, params: dict[str, str],
     raise AssertionError("paging did not end")
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(request: pytest.FixtureRequest,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Any]]:
+    """The table below, built once per backend: every test only reads it."""
+    with module_service(request, tmp_path_factory) as service:
+        yield service.client, _table(service.client, service.admin)
+
+
 @pytest.fixture
-def table(client: TestClient, admin: Headers) -> dict[str, Any]:
+def client(world: tuple[TestClient, Any]) -> TestClient:
+    return world[0]
+
+
+@pytest.fixture
+def table(world: tuple[TestClient, Any]) -> dict[str, Any]:
+    return dict(world[1])
+
+
+def _table(client: TestClient, admin: Headers) -> dict[str, Any]:
     """Two subjects (a service ID and a group), each with policies on ns01, ns02 and
     iam-identity; one caller per row of CALLERS."""
     for ns in ("ns01", "ns02"):

@@ -165,9 +165,9 @@ def namespace_held(session: Session, *, account_id: str, region: str, name: str)
         Namespace.account_id == account_id)).first() is not None
 
 
-def _evaluate_for(session: Session, *, account_id: str, iam_id: str, is_owner: bool,
-                  target: Target, check_namespace: bool = True) -> Evaluation:
-    catalog = roles.active()
+def _evaluate_for(session: Session, catalog: roles.RoleCatalog, *, account_id: str,
+                  iam_id: str, is_owner: bool, target: Target,
+                  check_namespace: bool = True) -> Evaluation:
     if target.service not in catalog.services:
         return Evaluation(frozenset())
     if (check_namespace and target.resource_type == NAMESPACE
@@ -180,10 +180,11 @@ def _evaluate_for(session: Session, *, account_id: str, iam_id: str, is_owner: b
     return evaluate(grants, catalog, target)
 
 
-def held_actions(session: Session, principal: Principal, *, service: str, region: str = "",
-                 resource_type: str = "", resource: str = "",
+def held_actions(session: Session, catalog: roles.RoleCatalog, principal: Principal, *,
+                 service: str, region: str = "", resource_type: str = "", resource: str = "",
                  repository: str = "") -> frozenset[str]:
-    """The concrete actions `principal` holds on that resource (empty = denied).
+    """The concrete actions `principal` holds on that resource (empty = denied), by the
+    roles of `catalog`.
 
     With resource_type "namespace", the namespace must exist in the principal's account in
     that region, else nothing is held. The account owner holds every action of every service
@@ -191,14 +192,15 @@ def held_actions(session: Session, principal: Principal, *, service: str, region
     """
     target = Target(service=service, region=region, resource_type=resource_type,
                     resource=resource, repository=repository)
-    return _evaluate_for(session, account_id=principal.account_id, iam_id=principal.iam_id,
-                         is_owner=principal.is_owner, target=target).actions
+    return _evaluate_for(session, catalog, account_id=principal.account_id,
+                         iam_id=principal.iam_id, is_owner=principal.is_owner,
+                         target=target).actions
 
 
-def evaluation_for(session: Session, principal: Principal, target: Target, *,
-                   check_namespace: bool = True) -> Evaluation:
+def evaluation_for(session: Session, catalog: roles.RoleCatalog, principal: Principal,
+                   target: Target, *, check_namespace: bool = True) -> Evaluation:
     """Like held_actions, with the grants that gave each action (used by the guard)."""
-    return _evaluate_for(session, account_id=principal.account_id, iam_id=principal.iam_id,
+    return _evaluate_for(session, catalog, account_id=principal.account_id, iam_id=principal.iam_id,
                          is_owner=principal.is_owner, target=target,
                          check_namespace=check_namespace)
 
@@ -237,10 +239,9 @@ def _denial(action: str, target: Target, grants: Sequence[Grant],
             f"{listed}; roles that include it: {', '.join(svc.roles_with(action)) or 'none'}")
 
 
-def explain(session: Session, *, account_id: str, iam_id: str, action: str,
-            target: Target) -> Explanation:
+def explain(session: Session, catalog: roles.RoleCatalog, *, account_id: str, iam_id: str,
+            action: str, target: Target) -> Explanation:
     """Is `action` allowed to `iam_id` on `target`, which policies grant it, and why (not)."""
-    catalog = roles.active()
     svc = catalog.service(target.service)
     if action not in svc.actions:
         raise InvalidInput(f"action {action!r} is not an action of service {svc.service}",
@@ -314,12 +315,11 @@ def can_administer(grants: Iterable[Grant], catalog: roles.RoleCatalog, scope: G
     return False
 
 
-def visible_namespaces(session: Session, principal: Principal,
+def visible_namespaces(session: Session, catalog: roles.RoleCatalog, principal: Principal,
                        rows: Sequence[Namespace]) -> list[Namespace]:
     """The namespaces (of the principal's account) it holds any action on, in any repository."""
     if principal.is_owner:
         return list(rows)
-    catalog = roles.active()
     svc = catalog.services.get("container-registry")
     if svc is None:
         return []

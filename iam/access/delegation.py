@@ -44,17 +44,19 @@ def scope_text(scope: authz.Grant) -> str:
 
 @dataclass(frozen=True)
 class Authority:
-    """What one caller could grant: its own grants, read once per request."""
+    """What one caller could grant: its own grants, read once per request, and the roles
+    they stand for (the runtime's catalog)."""
 
     principal: Principal
     grants: tuple[authz.Grant, ...]
     catalog: roles.RoleCatalog
 
     @classmethod
-    def of(cls, session: Session, principal: Principal) -> Authority:
+    def of(cls, session: Session, catalog: roles.RoleCatalog,
+           principal: Principal) -> Authority:
         grants = () if principal.is_owner else tuple(authz.grants_of(
             session, account_id=principal.account_id, iam_id=principal.iam_id))
-        return cls(principal, grants, roles.active())
+        return cls(principal, grants, catalog)
 
     def may_grant(self, scope: authz.Grant) -> bool:
         return authz.can_administer(self.grants, self.catalog, scope,

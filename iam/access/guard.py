@@ -34,19 +34,20 @@ def target_of(action: str, resource: dict[str, str] | None = None) -> authz.Targ
                         repository=resource.get("repository", ""))
 
 
-def _known(action: str) -> bool:
-    svc = roles.active().services.get(action.split(".", 1)[0])
+def _known(catalog: roles.RoleCatalog, action: str) -> bool:
+    svc = catalog.services.get(action.split(".", 1)[0])
     if svc is None or action not in svc.actions:
         log.warning("guard asked for undeclared action %s: denied", action)
         return False
     return True
 
 
-def allowed(session: Session, principal: Principal, action: str,
+def allowed(session: Session, catalog: roles.RoleCatalog, principal: Principal, action: str,
             resource: dict[str, str] | None = None) -> bool:
-    if not _known(action):
+    if not _known(catalog, action):
         return False
-    return action in authz.evaluation_for(session, principal, target_of(action, resource)).actions
+    target = target_of(action, resource)
+    return action in authz.evaluation_for(session, catalog, principal, target).actions
 
 
 def _forbidden(action: str, resource: dict[str, str] | None) -> Forbidden:
@@ -58,61 +59,62 @@ def _forbidden(action: str, resource: dict[str, str] | None) -> Forbidden:
     return Forbidden(action, f"missing action {action}{where}")
 
 
-def require(session: Session, principal: Principal, action: str,
+def require(session: Session, catalog: roles.RoleCatalog, principal: Principal, action: str,
             resource: dict[str, str] | None = None) -> None:
-    if not allowed(session, principal, action, resource):
+    if not allowed(session, catalog, principal, action, resource):
         raise _forbidden(action, resource)
 
 
-def require_to_create_namespace(session: Session, principal: Principal, *, region: str,
-                                name: str) -> None:
+def require_to_create_namespace(session: Session, catalog: roles.RoleCatalog,
+                                principal: Principal, *, region: str, name: str) -> None:
     """`namespace.create` on a name that does not exist yet (no existence check)."""
     action = "container-registry.namespace.create"
     resource = {"region": region, "namespace": name}
-    ok = _known(action) and action in authz.evaluation_for(
-        session, principal, target_of(action, resource), check_namespace=False).actions
+    ok = _known(catalog, action) and action in authz.evaluation_for(
+        session, catalog, principal, target_of(action, resource), check_namespace=False).actions
     if not ok:
         raise _forbidden(action, resource)
 
 
-def require_key_access(session: Session, principal: Principal, action: str,
-                       owner_iam_id: str) -> None:
+def require_key_access(session: Session, catalog: roles.RoleCatalog, principal: Principal,
+                       action: str, owner_iam_id: str) -> None:
     """Keys of one's own user are always one's own to manage; others need the action."""
     if principal.kind == "User" and owner_iam_id == principal.iam_id:
         return
     if owner_iam_id.startswith("iam-ServiceId-"):
-        require(session, principal, action, {"serviceid": owner_iam_id})
+        require(session, catalog, principal, action, {"serviceid": owner_iam_id})
     else:
-        require(session, principal, "iam-identity.user.update", {"user": owner_iam_id})
+        require(session, catalog, principal, "iam-identity.user.update", {"user": owner_iam_id})
 
 
 def _resource_of(iam_id: str) -> dict[str, str]:
     return {"serviceid" if iam_id.startswith("iam-ServiceId-") else "user": iam_id}
 
 
-def require_identity_change(session: Session, principal: Principal, action: str,
-                            target_iam_id: str, *,
+def require_identity_change(session: Session, catalog: roles.RoleCatalog,
+                            principal: Principal, action: str, target_iam_id: str, *,
                             registry_operators: Collection[str] = ()) -> None:
     """The action, then the non-escalation rule over everything the target holds."""
-    require(session, principal, action, _resource_of(target_iam_id))
-    Authority.of(session, principal).require_identity(
+    require(session, catalog, principal, action, _resource_of(target_iam_id))
+    Authority.of(session, catalog, principal).require_identity(
         session, target_iam_id, registry_operators=registry_operators)
 
 
-def require_key_change(session: Session, principal: Principal, action: str,
-                       owner_iam_id: str, *, registry_operators: Collection[str] = ()) -> None:
+def require_key_change(session: Session, catalog: roles.RoleCatalog, principal: Principal,
+                       action: str, owner_iam_id: str, *,
+                       registry_operators: Collection[str] = ()) -> None:
     """Create, change, lock or delete a key of `owner_iam_id`: its action, then the rule."""
-    require_key_access(session, principal, action, owner_iam_id)
-    Authority.of(session, principal).require_identity(
+    require_key_access(session, catalog, principal, action, owner_iam_id)
+    Authority.of(session, catalog, principal).require_identity(
         session, owner_iam_id, registry_operators=registry_operators)
 
 
-def require_group_change(session: Session, principal: Principal, action: str,
-                         group_id: str) -> None:
+def require_group_change(session: Session, catalog: roles.RoleCatalog, principal: Principal,
+                         action: str, group_id: str) -> None:
     """Change who carries a group's policies (members, deletion): the action, then the rule
     over every policy of the group."""
-    require(session, principal, action)
-    Authority.of(session, principal).require_group(session, group_id)
+    require(session, catalog, principal, action)
+    Authority.of(session, catalog, principal).require_group(session, group_id)
 
 
 @dataclass(frozen=True)
@@ -127,8 +129,9 @@ class PolicyAccess(Authority):
     group_ids: frozenset[str] = frozenset()
 
     @classmethod
-    def of(cls, session: Session, principal: Principal) -> PolicyAccess:
-        authority = Authority.of(session, principal)
+    def of(cls, session: Session, catalog: roles.RoleCatalog,
+           principal: Principal) -> PolicyAccess:
+        authority = Authority.of(session, catalog, principal)
         group_ids = frozenset() if principal.is_owner else frozenset(authz.group_ids_of(
             session, account_id=principal.account_id, iam_id=principal.iam_id))
         return cls(authority.principal, authority.grants, authority.catalog, group_ids)

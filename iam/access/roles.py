@@ -5,8 +5,9 @@ roles, each a list of those actions. An operator adds a custom role by adding an
 `roles`; no code change. Anything wrong (unreadable file, bad JSON, unknown action, duplicate
 role, a file whose name is not its service) raises ConfigurationError naming file and line.
 
-The catalog in use is installed once per process by `Runtime.start` (`install`); the engine
-reads it with `active()`, which falls back to the role files shipped with the package.
+There is no catalog in use by default: `Runtime.start` loads one (`load_dir`) and owns it
+(`runtime.roles`); whatever evaluates or validates is handed it. Code without a runtime loads
+the shipped files itself with `load_dir(DEFAULT_DIR)`.
 """
 
 from __future__ import annotations
@@ -222,18 +223,3 @@ def load_dir(path: Path) -> RoleCatalog:
         raise ConfigurationError(f"{path}:1: no roles file (*.json) in the roles folder")
     return RoleCatalog(services=services)
 
-
-_active: RoleCatalog | None = None
-
-
-def install(catalog: RoleCatalog) -> None:
-    """Make this catalog the one the engine evaluates with (done by Runtime.start)."""
-    global _active
-    _active = catalog
-
-
-def active() -> RoleCatalog:
-    global _active
-    if _active is None:
-        _active = load_dir(DEFAULT_DIR)
-    return _active

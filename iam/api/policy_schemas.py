@@ -12,7 +12,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field, StrictStr
 
 from iam.access.policies import PolicySpec
-from iam.api.schemas import Public, Strict
+from iam.api.schemas import NamedCreate, NamedUpdate, Public, Strict
 from iam.store.models import GroupMember, Policy
 
 
@@ -80,14 +80,12 @@ class PolicyPublic(BaseModel):
                    modified_at=row.modified_at, entity_tag=row.entity_tag)
 
 
-class GroupCreate(Strict):
-    name: StrictStr = Field(max_length=4096)
-    description: StrictStr | None = Field(default=None, max_length=4096)
+class GroupCreate(NamedCreate):
+    pass
 
 
-class GroupUpdate(Strict):
-    name: StrictStr | None = Field(default=None, max_length=4096)
-    description: StrictStr | None = Field(default=None, max_length=4096)
+class GroupUpdate(NamedUpdate):
+    pass
 
 
 class GroupPublic(Public):

@@ -42,14 +42,28 @@ def page_of(found: Paged[R], shape: Callable[[R], T], *, limit: int) -> Page[T]:
                 next_pagestart=found.next_start)
 
 
-class ServiceIdCreate(Strict):
+class NamedCreate(Strict):
+    """The body that creates a named entity with a description (service ID, access group).
+    Each entity subclasses it under its own name, the schema the OpenAPI document shows; a
+    docstring there would become that schema's description."""
+
     name: StrictStr = Field(max_length=4096)
     description: StrictStr | None = Field(default=None, max_length=4096)
 
 
-class ServiceIdUpdate(Strict):
+class NamedUpdate(Strict):
+    """The body that renames or re-describes an entity (service ID, API key, access group)."""
+
     name: StrictStr | None = Field(default=None, max_length=4096)
     description: StrictStr | None = Field(default=None, max_length=4096)
+
+
+class ServiceIdCreate(NamedCreate):
+    pass
+
+
+class ServiceIdUpdate(NamedUpdate):
+    pass
 
 
 class ServiceIdPublic(Public):
@@ -84,9 +98,8 @@ class ApiKeyCreate(Strict):
     expires_at: Annotated[datetime, AfterValidator(_storable)] | None = None
 
 
-class ApiKeyUpdate(Strict):
-    name: StrictStr | None = Field(default=None, max_length=4096)
-    description: StrictStr | None = Field(default=None, max_length=4096)
+class ApiKeyUpdate(NamedUpdate):
+    pass
 
 
 class ApiKeyPublic(Public):

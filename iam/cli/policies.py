@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -121,14 +122,6 @@ def _policy_body(subject: dict[str, str], roles: str, service_name: str, region:
             "resource": {k: v for k, v in target.items() if v}}
 
 
-def _create_policy(subject: dict[str, str], roles: str, service_name: str,
-                   region: str | None, resource_type: str | None, resource: str | None,
-                   repository: str | None, output: Format, api: Api) -> None:
-    body = _policy_body(subject, roles, service_name, region, resource_type, resource,
-                        repository)
-    emit(api.post("/v1/policies", body), output, POLICY_COLUMNS)
-
-
 def _delete_policy(api: Api, policy_id: str, force: bool, subject: dict[str, str]) -> None:
     """Delete the policy only if it is the named subject's: a policy id copied from another
     identity's listing must not delete that identity's access."""
@@ -141,55 +134,49 @@ def _delete_policy(api: Api, policy_id: str, force: bool, subject: dict[str, str
     typer.echo(f"Policy {policy_id} deleted")
 
 
-@app.command("service-policy-create")
-def service_policy_create(service_id: str, roles: Roles, service_name: ServiceName,
-                          region: OptRegion = None, resource_type: ResourceType = None,
-                          resource: Resource = None, repository: Repository = None,
-                          output: OutputOpt = Format.table) -> None:
-    """Give a service ID roles on a service, optionally on one namespace and repositories."""
-    api = Api()
-    _create_policy({"iam_id": _service_id(api, service_id)}, roles, service_name, region,
-                   resource_type, resource, repository, output, api)
+def _policy_commands(prefix: str, argument: str, key: str, resolve: Callable[[Api, str], str],
+                     *, create_help: str, list_help: str, delete_help: str) -> None:
+    """`<prefix>-policy-create`, `<prefix>-policies` and `<prefix>-policy-delete` for one kind
+    of subject: the command's first argument (shown as `argument`) is resolved to the id the
+    policy's subject names under `key` (`iam_id`, `access_group_id`)."""
+
+    def subject(api: Api, ref: str) -> dict[str, str]:
+        return {key: resolve(api, ref)}
+
+    @app.command(f"{prefix}-policy-create", help=create_help)
+    def create(ref: str = typer.Argument(metavar=argument), *, roles: Roles,
+               service_name: ServiceName, region: OptRegion = None,
+               resource_type: ResourceType = None, resource: Resource = None,
+               repository: Repository = None, output: OutputOpt = Format.table) -> None:
+        api = Api()
+        body = _policy_body(subject(api, ref), roles, service_name, region, resource_type,
+                            resource, repository)
+        emit(api.post("/v1/policies", body), output, POLICY_COLUMNS)
+
+    @app.command(f"{prefix}-policies", help=list_help)
+    def list_(ref: str = typer.Argument(metavar=argument),
+              output: OutputOpt = Format.table) -> None:
+        api = Api()
+        emit(api.get_all("/v1/policies", **subject(api, ref)), output, POLICY_COLUMNS)
+
+    @app.command(f"{prefix}-policy-delete", help=delete_help)
+    def delete(ref: str = typer.Argument(metavar=argument), policy_id: str = typer.Argument(),
+               force: Force = False) -> None:
+        api = Api()
+        _delete_policy(api, policy_id, force, subject(api, ref))
 
 
-@app.command("service-policies")
-def service_policies(service_id: str, output: OutputOpt = Format.table) -> None:
-    """The policies of a service ID."""
-    api = Api()
-    emit(api.get_all("/v1/policies", iam_id=_service_id(api, service_id)), output,
-         POLICY_COLUMNS)
-
-
-@app.command("service-policy-delete")
-def service_policy_delete(service_id: str, policy_id: str, force: Force = False) -> None:
-    """Delete a policy of a service ID."""
-    api = Api()
-    _delete_policy(api, policy_id, force, {"iam_id": _service_id(api, service_id)})
-
-
-@app.command("user-policy-create")
-def user_policy_create(user: str, roles: Roles, service_name: ServiceName,
-                       region: OptRegion = None, resource_type: ResourceType = None,
-                       resource: Resource = None, repository: Repository = None,
-                       output: OutputOpt = Format.table) -> None:
-    """Give a user (iam-User-... id or name) roles on a service."""
-    api = Api()
-    _create_policy({"iam_id": _user(api, user)}, roles, service_name, region, resource_type,
-                   resource, repository, output, api)
-
-
-@app.command("user-policies")
-def user_policies(user: str, output: OutputOpt = Format.table) -> None:
-    """The policies of a user."""
-    api = Api()
-    emit(api.get_all("/v1/policies", iam_id=_user(api, user)), output, POLICY_COLUMNS)
-
-
-@app.command("user-policy-delete")
-def user_policy_delete(user: str, policy_id: str, force: Force = False) -> None:
-    """Delete a policy of a user."""
-    api = Api()
-    _delete_policy(api, policy_id, force, {"iam_id": _user(api, user)})
+# service-policy-create, service-policies, service-policy-delete
+_policy_commands(
+    "service", "service_id", "iam_id", _service_id,
+    create_help="Give a service ID roles on a service, optionally on one namespace and "
+                "repositories.",
+    list_help="The policies of a service ID.", delete_help="Delete a policy of a service ID.")
+# user-policy-create, user-policies, user-policy-delete
+_policy_commands(
+    "user", "user", "iam_id", _user,
+    create_help="Give a user (iam-User-... id or name) roles on a service.",
+    list_help="The policies of a user.", delete_help="Delete a policy of a user.")
 
 
 # --- access groups -------------------------------------------------------------------------
@@ -269,30 +256,12 @@ def access_group_members(group: str, output: OutputOpt = Format.table) -> None:
     emit(api.get(f"/v1/groups/{_group(api, group)}/members")["data"], output, MEMBER_COLUMNS)
 
 
-@app.command("access-group-policy-create")
-def access_group_policy_create(group: str, roles: Roles, service_name: ServiceName,
-                               region: OptRegion = None, resource_type: ResourceType = None,
-                               resource: Resource = None, repository: Repository = None,
-                               output: OutputOpt = Format.table) -> None:
-    """Give every member of an access group roles on a service."""
-    api = Api()
-    _create_policy({"access_group_id": _group(api, group)}, roles, service_name, region,
-                   resource_type, resource, repository, output, api)
-
-
-@app.command("access-group-policies")
-def access_group_policies(group: str, output: OutputOpt = Format.table) -> None:
-    """The policies of an access group."""
-    api = Api()
-    emit(api.get_all("/v1/policies", access_group_id=_group(api, group)), output,
-         POLICY_COLUMNS)
-
-
-@app.command("access-group-policy-delete")
-def access_group_policy_delete(group: str, policy_id: str, force: Force = False) -> None:
-    """Delete a policy of an access group."""
-    api = Api()
-    _delete_policy(api, policy_id, force, {"access_group_id": _group(api, group)})
+# access-group-policy-create, access-group-policies, access-group-policy-delete
+_policy_commands(
+    "access-group", "group", "access_group_id", _group,
+    create_help="Give every member of an access group roles on a service.",
+    list_help="The policies of an access group.",
+    delete_help="Delete a policy of an access group.")
 
 
 # --- explain -------------------------------------------------------------------------------

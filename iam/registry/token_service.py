@@ -28,6 +28,7 @@ from iam.store.generation_cache import AuthCache, SessionFor, lazy_session
 from iam.tokens import access_tokens
 
 if TYPE_CHECKING:  # handed in by the caller; the runtime wires this package
+    from iam.access.roles import RoleCatalog
     from iam.runtime import Runtime
 
 REGISTRY_SERVICE = "container-registry"
@@ -68,14 +69,15 @@ class TokenAnswer:
     refresh_token: str | None = field(default=None, repr=False)
 
 
-def held_actions(session: SessionFor, principal: Principal, region: str,
+def held_actions(session: SessionFor, catalog: RoleCatalog, principal: Principal, region: str,
                  cache: AuthCache | None = None) -> HeldActions:
-    """The policy engine's view of one principal in one region, per namespace."""
+    """The policy engine's view of one principal in one region, per namespace, by the roles
+    of `catalog` (the runtime's: a reference, nothing is loaded)."""
     from iam.access import authz
 
     def held(namespace: str, repository: str) -> frozenset[str]:
         def read() -> frozenset[str]:
-            return authz.held_actions(session(), principal, service=REGISTRY_SERVICE,
+            return authz.held_actions(session(), catalog, principal, service=REGISTRY_SERVICE,
                                       region=region, resource_type="namespace",
                                       resource=namespace, repository=repository)
 
@@ -185,7 +187,8 @@ class TokenService:
                 principal = authenticate(session)
                 access = access_entries(
                     request.scopes,
-                    held=held_actions(session, principal, registry.region, cache),
+                    held=held_actions(session, self.runtime.roles, principal, registry.region,
+                                      cache),
                     operator=principal.iam_id in self.runtime.settings.registry_operators)
             return Decision(principal, access, [
                 f"{a['type']}:{a['name']}:{','.join(a['actions'])}" for a in access])

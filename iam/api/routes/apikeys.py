@@ -31,16 +31,17 @@ def _owner_must_exist(session: Session, caller: Principal, iam_id: str) -> None:
         users.get_user(session, account_id=caller.account_id, iam_id=iam_id)
 
 
-def _key_for(session: Session, caller: Principal, apikey_id: str, action: str) -> ApiKey:
+def _key_for(session: Session, caller: Principal, runtime: Runtime, apikey_id: str,
+             action: str) -> ApiKey:
     row = apikeys.get_api_key(session, account_id=caller.account_id, apikey_id=apikey_id)
-    guard.require_key_access(session, caller, action, row.iam_id)
+    guard.require_key_access(session, runtime.roles, caller, action, row.iam_id)
     return row
 
 
 def _key_to_change(session: Session, caller: Principal, runtime: Runtime, apikey_id: str,
                    action: str) -> ApiKey:
     row = apikeys.get_api_key(session, account_id=caller.account_id, apikey_id=apikey_id)
-    guard.require_key_change(session, caller, action, row.iam_id,
+    guard.require_key_change(session, runtime.roles, caller, action, row.iam_id,
                              registry_operators=runtime.settings.registry_operators)
     return row
 
@@ -52,8 +53,8 @@ def create_api_key(body: ApiKeyCreate, caller: CurrentPrincipal, runtime: Runtim
     owner = body.iam_id or caller.iam_id
     with runtime.write() as session:
         _owner_must_exist(session, caller, owner)
-        guard.require_key_change(session, caller, "iam-identity.apikey.create", owner,
-                                 registry_operators=runtime.settings.registry_operators)
+        guard.require_key_change(session, runtime.roles, caller, "iam-identity.apikey.create",
+                                 owner, registry_operators=runtime.settings.registry_operators)
         row, value = apikeys.create_api_key(
             session, journal=journal, secret=runtime.secret, account_id=caller.account_id,
             iam_id=owner, name=body.name, description=body.description,
@@ -67,9 +68,10 @@ def list_api_keys(caller: CurrentPrincipal, runtime: RuntimeDep, iam_id: str | N
     """Keys of one owner (`iam_id`), or of the whole account."""
     with runtime.read() as session:
         if iam_id is None:
-            guard.require(session, caller, "iam-identity.apikey.list")
+            guard.require(session, runtime.roles, caller, "iam-identity.apikey.list")
         else:
-            guard.require_key_access(session, caller, "iam-identity.apikey.list", iam_id)
+            guard.require_key_access(session, runtime.roles, caller, "iam-identity.apikey.list",
+                                     iam_id)
         found = apikeys.list_api_keys(session, account_id=caller.account_id, iam_id=iam_id,
                                       limit=limit, start=pagestart)
     return page_of(found, ApiKeyPublic.of, limit=limit)
@@ -80,7 +82,7 @@ def read_api_key(apikey_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
                  response: Response) -> ApiKeyPublic:
     """Metadata only: the key value is never returned after creation."""
     with runtime.read() as session:
-        row = _key_for(session, caller, apikey_id, "iam-identity.apikey.get")
+        row = _key_for(session, caller, runtime, apikey_id, "iam-identity.apikey.get")
     response.headers["ETag"] = row.entity_tag
     return ApiKeyPublic.of(row)
 

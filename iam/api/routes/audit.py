@@ -52,7 +52,7 @@ def list_audit_events(
 ) -> AuditPage:
     """Authentications, tokens issued, admin changes and decisions of the caller's account."""
     with runtime.read() as session:
-        guard.require(session, caller, AUDIT_READ)
+        guard.require(session, runtime.roles, caller, AUDIT_READ)
         rows = trail.list_events(session, account_id=caller.account_id, since=since,
                                  until=until, actor=subject, action=action, outcome=outcome,
                                  limit=limit + 1, before_id=before_id)

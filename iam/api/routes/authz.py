@@ -25,14 +25,14 @@ def check_access(body: AuthzCheck, caller: CurrentPrincipal, runtime: RuntimeDep
                           resource=r.resource, repository=r.repository)
     with runtime.read() as session:
         if body.iam_id != caller.iam_id:
-            access = PolicyAccess.of(session, caller)
+            access = PolicyAccess.of(session, runtime.roles, caller)
             scope = authz.Grant(policy_id="", roles=(), service=r.service, region=r.region,
                                 resource_type=r.resource_type, resource=r.resource,
                                 repository=r.repository)
             if not (access.account_wide(EXPLAIN) or access.may_manage(scope)):
                 raise Forbidden(EXPLAIN)
-        result = authz.explain(session, account_id=caller.account_id, iam_id=body.iam_id,
-                               action=body.action, target=target)
+        result = authz.explain(session, runtime.roles, account_id=caller.account_id,
+                               iam_id=body.iam_id, action=body.action, target=target)
     answer = AuthzAnswer(allowed=result.allowed, reason=result.reason,
                          granted_by=[GrantedBy(policy_id=p, roles=list(roles))
                                      for p, roles in result.granted_by])

@@ -25,7 +25,7 @@ UPDATE = "iam-access-management.group.update"
 def create_group(body: GroupCreate, caller: CurrentPrincipal, runtime: RuntimeDep,
                  journal: JournalDep) -> GroupPublic:
     with runtime.write() as session:
-        guard.require(session, caller, "iam-access-management.group.create")
+        guard.require(session, runtime.roles, caller, "iam-access-management.group.create")
         row = groups.create_group(session, journal=journal, account_id=caller.account_id,
                                   name=body.name, description=body.description)
     return GroupPublic.of(row)
@@ -35,7 +35,7 @@ def create_group(body: GroupCreate, caller: CurrentPrincipal, runtime: RuntimeDe
 def list_groups(caller: CurrentPrincipal, runtime: RuntimeDep, limit: Limit = 100,
                 pagestart: PageStart = None) -> Page[GroupPublic]:
     with runtime.read() as session:
-        guard.require(session, caller, "iam-access-management.group.list")
+        guard.require(session, runtime.roles, caller, "iam-access-management.group.list")
         found = groups.list_groups(session, account_id=caller.account_id, limit=limit,
                                    start=pagestart)
     return page_of(found, GroupPublic.of, limit=limit)
@@ -45,7 +45,7 @@ def list_groups(caller: CurrentPrincipal, runtime: RuntimeDep, limit: Limit = 10
 def read_group(group_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
                response: Response) -> GroupPublic:
     with runtime.read() as session:
-        guard.require(session, caller, "iam-access-management.group.get")
+        guard.require(session, runtime.roles, caller, "iam-access-management.group.get")
         row = groups.get_group(session, account_id=caller.account_id, group_id=group_id)
     response.headers["ETag"] = row.entity_tag
     return GroupPublic.of(row)
@@ -57,7 +57,7 @@ def update_group(group_id: str, body: GroupUpdate, caller: CurrentPrincipal,
                  if_match: IfMatch = None) -> GroupPublic:
     """Rename or re-describe; needs `If-Match: <entity_tag>`."""
     with runtime.write() as session:
-        guard.require(session, caller, UPDATE)
+        guard.require(session, runtime.roles, caller, UPDATE)
         row = groups.update_group(session, journal=journal, account_id=caller.account_id,
                                   group_id=group_id, if_match=if_match, name=body.name,
                                   description=body.description)
@@ -69,8 +69,8 @@ def delete_group(group_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
                  journal: JournalDep) -> None:
     """Delete with its memberships and its policies."""
     with runtime.write() as session:
-        guard.require_group_change(session, caller, "iam-access-management.group.delete",
-                                   group_id)
+        guard.require_group_change(session, runtime.roles, caller,
+                                   "iam-access-management.group.delete", group_id)
         groups.delete_group(session, journal=journal, account_id=caller.account_id,
                             group_id=group_id)
 
@@ -78,7 +78,7 @@ def delete_group(group_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
 @router.get("/{group_id}/members")
 def list_members(group_id: str, caller: CurrentPrincipal, runtime: RuntimeDep) -> MemberList:
     with runtime.read() as session:
-        guard.require(session, caller, "iam-access-management.group.get")
+        guard.require(session, runtime.roles, caller, "iam-access-management.group.get")
         rows = groups.list_members(session, account_id=caller.account_id, group_id=group_id)
     return MemberList(data=[MemberPublic.of(r) for r in rows], count=len(rows))
 
@@ -88,7 +88,7 @@ def add_member(group_id: str, body: MemberAdd, caller: CurrentPrincipal, runtime
                journal: JournalDep) -> MemberPublic:
     """Add a user or service ID of the account; 409 if it is already a member."""
     with runtime.write() as session:
-        guard.require_group_change(session, caller, UPDATE, group_id)
+        guard.require_group_change(session, runtime.roles, caller, UPDATE, group_id)
         row = groups.add_member(session, journal=journal, account_id=caller.account_id,
                                 group_id=group_id, iam_id=body.iam_id)
     return MemberPublic.of(row)
@@ -98,6 +98,6 @@ def add_member(group_id: str, body: MemberAdd, caller: CurrentPrincipal, runtime
 def remove_member(group_id: str, iam_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
                   journal: JournalDep) -> None:
     with runtime.write() as session:
-        guard.require_group_change(session, caller, UPDATE, group_id)
+        guard.require_group_change(session, runtime.roles, caller, UPDATE, group_id)
         groups.remove_member(session, journal=journal, account_id=caller.account_id,
                              group_id=group_id, iam_id=iam_id)

@@ -27,7 +27,7 @@ def list_namespace_reservations(
     """Every account's reserved names for the operator; the caller's account's otherwise."""
     with runtime.read() as session:
         if not caller.is_operator:
-            guard.require(session, caller, "container-registry.namespace.list")
+            guard.require(session, runtime.roles, caller, "container-registry.namespace.list")
         found = namespaces.list_reservations(
             session, account_id=None if caller.is_operator else caller.account_id,
             limit=limit, start=pagestart)

@@ -22,7 +22,7 @@ def create_namespace(name: str, caller: CurrentPrincipal, runtime: RuntimeDep,
     namespaces.check_name(name)
     namespaces.check_region(region)
     with runtime.write() as session:
-        guard.require_to_create_namespace(session, caller, region=region, name=name)
+        guard.require_to_create_namespace(session, runtime.roles, caller, region=region, name=name)
         row, created = namespaces.create_namespace(session, journal=journal,
                                                    account_id=caller.account_id,
                                                    region=region, name=name)
@@ -37,7 +37,7 @@ def list_namespaces(caller: CurrentPrincipal, runtime: RuntimeDep,
     """The account's namespaces on which the caller holds any action."""
     with runtime.read() as session:
         rows = namespaces.list_namespaces(session, account_id=caller.account_id, region=region)
-        rows = authz.visible_namespaces(session, caller, rows)
+        rows = authz.visible_namespaces(session, runtime.roles, caller, rows)
     return NamespaceList(data=[NamespacePublic.of(r) for r in rows], count=len(rows))
 
 
@@ -47,7 +47,7 @@ def delete_namespace(name: str, caller: CurrentPrincipal, runtime: RuntimeDep,
     with runtime.write() as session:
         namespaces.get_namespace(session, account_id=caller.account_id, region=region,
                                  name=name)
-        guard.require(session, caller, "container-registry.namespace.delete",
+        guard.require(session, runtime.roles, caller, "container-registry.namespace.delete",
                       {"region": region, "namespace": name})
         namespaces.delete_namespace(session, journal=journal, account_id=caller.account_id,
                                     region=region, name=name)

@@ -30,7 +30,7 @@ def create_policy(body: PolicyBody, caller: CurrentPrincipal, runtime: RuntimeDe
     with runtime.write() as session:
         spec = policies.checked(session, runtime.roles, body.spec(),
                                 account_id=caller.account_id)
-        PolicyAccess.of(session, caller).require_manage(spec.as_grant())
+        PolicyAccess.of(session, runtime.roles, caller).require_manage(spec.as_grant())
         row = policies.create_policy(session, journal=journal, account_id=caller.account_id,
                                      spec=spec, created_by=caller.iam_id)
     return PolicyPublic.of(row)
@@ -44,7 +44,7 @@ def list_policies(caller: CurrentPrincipal, runtime: RuntimeDep,
                   limit: Limit = 100, pagestart: PageStart = None) -> Page[PolicyPublic]:
     """Policies of the account, of one identity (`iam_id`) or of one group."""
     with runtime.read() as session:
-        access = PolicyAccess.of(session, caller)
+        access = PolicyAccess.of(session, runtime.roles, caller)
         everything = access.account_wide(LIST_ALL)
         if not everything and iam_id is None and access_group_id is None:
             raise Forbidden(LIST_ALL, f"missing action {LIST_ALL} (or filter by iam_id or "
@@ -61,7 +61,7 @@ def read_policy(policy_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
                 response: Response) -> PolicyPublic:
     with runtime.read() as session:
         row = policies.get_policy(session, account_id=caller.account_id, policy_id=policy_id)
-        if not PolicyAccess.of(session, caller).may_read(row):
+        if not PolicyAccess.of(session, runtime.roles, caller).may_read(row):
             raise NotFound(f"policy {policy_id} not found", target="policy")
     response.headers["ETag"] = row.entity_tag
     return PolicyPublic.of(row)
@@ -74,7 +74,7 @@ def update_policy(policy_id: str, body: PolicyBody, caller: CurrentPrincipal,
     """Replace roles and resource (not the subject); needs `If-Match: <entity_tag>`."""
     with runtime.write() as session:
         row = policies.get_policy(session, account_id=caller.account_id, policy_id=policy_id)
-        access = PolicyAccess.of(session, caller)
+        access = PolicyAccess.of(session, runtime.roles, caller)
         access.require_manage(policies.spec_of(row).as_grant(row.id))
         spec = policies.checked(session, runtime.roles, body.spec(),
                                 account_id=caller.account_id)
@@ -89,6 +89,7 @@ def delete_policy(policy_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
                   journal: JournalDep) -> None:
     with runtime.write() as session:
         row = policies.get_policy(session, account_id=caller.account_id, policy_id=policy_id)
-        PolicyAccess.of(session, caller).require_manage(policies.spec_of(row).as_grant(row.id))
+        access = PolicyAccess.of(session, runtime.roles, caller)
+        access.require_manage(policies.spec_of(row).as_grant(row.id))
         policies.delete_policy(session, journal=journal, account_id=caller.account_id,
                                policy_id=policy_id)

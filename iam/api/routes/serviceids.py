@@ -17,7 +17,7 @@ def create_service_id(body: ServiceIdCreate, caller: CurrentPrincipal, runtime: 
                       journal: JournalDep) -> ServiceIdPublic:
     """Create a service ID in the caller's account."""
     with runtime.write() as session:
-        guard.require(session, caller, "iam-identity.serviceid.create")
+        guard.require(session, runtime.roles, caller, "iam-identity.serviceid.create")
         row = serviceids.create_service_id(session, journal=journal,
                                            account_id=caller.account_id, name=body.name,
                                            description=body.description)
@@ -30,7 +30,7 @@ def list_service_ids(caller: CurrentPrincipal, runtime: RuntimeDep, limit: Limit
                      name: str | None = None) -> Page[ServiceIdPublic]:
     """List the account's service IDs, `limit` at a time."""
     with runtime.read() as session:
-        guard.require(session, caller, "iam-identity.serviceid.list")
+        guard.require(session, runtime.roles, caller, "iam-identity.serviceid.list")
         found = serviceids.list_service_ids(session, account_id=caller.account_id,
                                             limit=limit, start=pagestart, name=name)
     return page_of(found, ServiceIdPublic.of, limit=limit)
@@ -40,7 +40,7 @@ def list_service_ids(caller: CurrentPrincipal, runtime: RuntimeDep, limit: Limit
 def read_service_id(service_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
                     response: Response) -> ServiceIdPublic:
     with runtime.read() as session:
-        guard.require(session, caller, "iam-identity.serviceid.get")
+        guard.require(session, runtime.roles, caller, "iam-identity.serviceid.get")
         row = serviceids.get_service_id(session, account_id=caller.account_id,
                                         service_id=service_id)
     response.headers["ETag"] = row.entity_tag
@@ -53,8 +53,8 @@ def update_service_id(service_id: str, body: ServiceIdUpdate, caller: CurrentPri
                       if_match: IfMatch = None) -> ServiceIdPublic:
     """Rename or re-describe; needs `If-Match: <entity_tag>`."""
     with runtime.write() as session:
-        guard.require_identity_change(session, caller, "iam-identity.serviceid.update",
-                                      service_id,
+        guard.require_identity_change(session, runtime.roles, caller,
+                                      "iam-identity.serviceid.update", service_id,
                                       registry_operators=runtime.settings.registry_operators)
         row = serviceids.update_service_id(session, journal=journal,
                                            account_id=caller.account_id,
@@ -68,8 +68,8 @@ def delete_service_id(service_id: str, caller: CurrentPrincipal, runtime: Runtim
                       journal: JournalDep) -> None:
     """Delete with its API keys and policies; a locked service ID must be unlocked first."""
     with runtime.write() as session:
-        guard.require_identity_change(session, caller, "iam-identity.serviceid.delete",
-                                      service_id,
+        guard.require_identity_change(session, runtime.roles, caller,
+                                      "iam-identity.serviceid.delete", service_id,
                                       registry_operators=runtime.settings.registry_operators)
         serviceids.delete_service_id(session, journal=journal, account_id=caller.account_id,
                                      service_id=service_id)
@@ -78,7 +78,7 @@ def delete_service_id(service_id: str, caller: CurrentPrincipal, runtime: Runtim
 def _set_lock(service_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
               journal: JournalDep, locked: bool) -> ServiceIdPublic:
     with runtime.write() as session:
-        guard.require_identity_change(session, caller, "iam-identity.serviceid.lock",
+        guard.require_identity_change(session, runtime.roles, caller, "iam-identity.serviceid.lock",
                                       service_id,
                                       registry_operators=runtime.settings.registry_operators)
         row = serviceids.set_locked(session, journal=journal, account_id=caller.account_id,

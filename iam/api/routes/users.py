@@ -25,7 +25,7 @@ router = APIRouter(prefix="/v1/users", tags=["users"])
 def create_user(body: UserCreate, caller: CurrentPrincipal, runtime: RuntimeDep,
                 journal: JournalDep) -> UserPublic:
     with runtime.write() as session:
-        guard.require(session, caller, "iam-identity.user.create")
+        guard.require(session, runtime.roles, caller, "iam-identity.user.create")
         row = users.create_user(session, journal=journal, account_id=caller.account_id,
                                 name=body.name, password=body.password)
     return UserPublic.of(row)
@@ -35,7 +35,7 @@ def create_user(body: UserCreate, caller: CurrentPrincipal, runtime: RuntimeDep,
 def list_users(caller: CurrentPrincipal, runtime: RuntimeDep, limit: Limit = 100,
                pagestart: PageStart = None) -> Page[UserPublic]:
     with runtime.read() as session:
-        guard.require(session, caller, "iam-identity.user.list")
+        guard.require(session, runtime.roles, caller, "iam-identity.user.list")
         found = users.list_users(session, account_id=caller.account_id, limit=limit,
                                  start=pagestart)
     return page_of(found, UserPublic.of, limit=limit)
@@ -46,7 +46,7 @@ def read_user(iam_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
               response: Response) -> UserPublic:
     with runtime.read() as session:
         if iam_id != caller.iam_id:
-            guard.require(session, caller, "iam-identity.user.get")
+            guard.require(session, runtime.roles, caller, "iam-identity.user.get")
         row = users.get_user(session, account_id=caller.account_id, iam_id=iam_id)
     response.headers["ETag"] = row.entity_tag
     return UserPublic.of(row)
@@ -56,7 +56,8 @@ def read_user(iam_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
 def update_user(iam_id: str, body: UserUpdate, caller: CurrentPrincipal, runtime: RuntimeDep,
                 journal: JournalDep, if_match: IfMatch = None) -> UserPublic:
     with runtime.write() as session:
-        guard.require_identity_change(session, caller, "iam-identity.user.update", iam_id,
+        guard.require_identity_change(session, runtime.roles, caller,
+                                      "iam-identity.user.update", iam_id,
                                       registry_operators=runtime.settings.registry_operators)
         row = users.update_user(session, journal=journal, account_id=caller.account_id,
                                 iam_id=iam_id, if_match=if_match, name=body.name)
@@ -77,7 +78,8 @@ def change_password(iam_id: str, body: PasswordChange, caller: CurrentPrincipal,
                                           current_password=body.current_password,
                                           password=body.password)
             return
-        guard.require_identity_change(session, caller, "iam-identity.user.update", iam_id,
+        guard.require_identity_change(session, runtime.roles, caller,
+                                      "iam-identity.user.update", iam_id,
                                       registry_operators=runtime.settings.registry_operators)
         users.set_password(session, journal=journal, account_id=caller.account_id,
                            iam_id=iam_id, password=body.password)
@@ -87,7 +89,8 @@ def change_password(iam_id: str, body: PasswordChange, caller: CurrentPrincipal,
 def delete_user(iam_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
                 journal: JournalDep) -> None:
     with runtime.write() as session:
-        guard.require_identity_change(session, caller, "iam-identity.user.delete", iam_id,
+        guard.require_identity_change(session, runtime.roles, caller,
+                                      "iam-identity.user.delete", iam_id,
                                       registry_operators=runtime.settings.registry_operators)
         users.delete_user(session, journal=journal, account_id=caller.account_id,
                           iam_id=iam_id)
