@@ -1,4 +1,5 @@
-"""Everything a running service holds: settings, database engine, keyring, HMAC secret."""
+"""Everything a running service holds: settings, database engine, keyring, HMAC secret, and
+the domain services built from those parts (`attempts`...), each once, on first use."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -17,12 +19,16 @@ from iam.audit.trail import AuditTrail
 from iam.config import Settings
 from iam.identity import server_secret
 from iam.identity.accounts import system_account
+from iam.identity.attempts import Attempts
 from iam.identity.ratelimit import FailureLimiter
 from iam.store import db
 from iam.store.generation_cache import AuthCache
 from iam.tokens.signing import Keyring
 
 SYSTEM_ACCOUNT_RETRY_S = 10.0
+#: The services below, built from the parts on first use and built again when a part is
+#: replaced (a test swaps the limiter, say).
+SERVICES = ("attempts",)
 
 
 @dataclass
@@ -58,6 +64,19 @@ class Runtime:
         return cls(settings=settings, engine=engine, keyring=keyring, secret=secret,
                    activity=activity, audit=audit, limiter=limiter, authcache=authcache,
                    roles=catalog)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        super().__setattr__(name, value)
+        if not name.startswith("_"):
+            for service in SERVICES:
+                self.__dict__.pop(service, None)
+
+    # -- the services: each a small object of the parts it uses -------------------------------
+
+    @cached_property
+    def attempts(self) -> Attempts:
+        return Attempts(limiter=self.limiter, audit=self.audit, activity=self.activity,
+                        system_account_id=self.system_account_id)
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -13,7 +13,7 @@ from pydantic import AfterValidator
 from iam import client_address
 from iam.api.audit_middleware import admin_call
 from iam.errors import Unauthenticated
-from iam.identity.attempts import Client, record_failure
+from iam.identity.attempts import Client
 from iam.identity.authn import Principal, principal_from_claims
 from iam.runtime import Runtime
 from iam.store.journal import ChangeJournal
@@ -49,8 +49,8 @@ def get_principal(
         with runtime.read() as session:
             principal = principal_from_claims(session, claims)
     except Unauthenticated as exc:
-        record_failure(runtime, client_of(request), exc, action=ADMIN_ATTEMPT,
-                       method=request.method, path=request.url.path[:256])
+        runtime.attempts.record_failure(client_of(request), exc, action=ADMIN_ATTEMPT,
+                                        method=request.method, path=request.url.path[:256])
         raise
     return principal
 

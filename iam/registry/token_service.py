@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from iam.config import Registry
 from iam.errors import InvalidInput, Unauthenticated
 from iam.identity import apikey_format
-from iam.identity.attempts import Client, attempt, refuse
+from iam.identity.attempts import Client
 from iam.identity.authn import Principal
 from iam.registry import basic_auth, claims
 from iam.registry.basic_auth import APIKEY_USER, BEARER_USER, BasicCredentials
@@ -121,8 +121,9 @@ class TokenService:
             credentials = basic_auth.parse_basic(header)
         except Unauthenticated as exc:
             registry = self.registry(request.service)
-            refuse(self.runtime, request.client, exc, action=ATTEMPT_ACTION,
-                   service=registry.service, scopes=[str(s) for s in request.scopes])
+            self.runtime.attempts.refuse(request.client, exc, action=ATTEMPT_ACTION,
+                                         service=registry.service,
+                                         scopes=[str(s) for s in request.scopes])
             raise
         if credentials is None:
             return self.anonymous(request)
@@ -163,9 +164,9 @@ class TokenService:
                memo_key: Callable[[], str] | None = None) -> TokenAnswer:
         """Authenticate under the failure limit, grant, and sign; audited either way."""
         scopes = [str(s) for s in request.scopes]
-        with attempt(self.runtime, request.client, action=ATTEMPT_ACTION,
-                     credential=credential, username=username, service=registry.service,
-                     scopes=scopes) as current:
+        with self.runtime.attempts.attempt(request.client, action=ATTEMPT_ACTION,
+                                           credential=credential, username=username,
+                                           service=registry.service, scopes=scopes) as current:
             decision = self._decide(request, registry, authenticate, database=database,
                                     memo_key=memo_key)
             current.succeeded(decision.principal, granted=decision.granted)

@@ -15,7 +15,6 @@ from iam.api.deps import client_of
 from iam.api.forms import form_pairs
 from iam.api.offload import cache_first
 from iam.api.schemas import IdentityToken
-from iam.identity.attempts import attempt
 from iam.runtime import Runtime
 from iam.tokens.oauth_grants import grant_for
 
@@ -40,10 +39,11 @@ async def create_identity_token(request: Request) -> JSONResponse:
     client = client_of(request)
 
     def answer(database: bool) -> JSONResponse:
-        with attempt(runtime, client, action="iam.identity.token",
-                     credential=form.get("apikey") or form.get("refresh_token"),
-                     username=form.get("username") if grant.GRANT_TYPE == "password" else None,
-                     grant_type=grant.GRANT_TYPE) as current:
+        with runtime.attempts.attempt(
+                client, action="iam.identity.token",
+                credential=form.get("apikey") or form.get("refresh_token"),
+                username=form.get("username") if grant.GRANT_TYPE == "password" else None,
+                grant_type=grant.GRANT_TYPE) as current:
             principal, pair = grant.create_token_response(form, database=database)
             current.succeeded(principal)
         body = IdentityToken(access_token=pair.access_token, refresh_token=pair.refresh_token,

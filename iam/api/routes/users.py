@@ -16,7 +16,6 @@ from iam.api.deps import (
 )
 from iam.api.schemas import Page, PasswordChange, UserCreate, UserPublic, UserUpdate, page_of
 from iam.identity import users
-from iam.identity.attempts import own_password_change
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 
@@ -72,7 +71,7 @@ def change_password(iam_id: str, body: PasswordChange, caller: CurrentPrincipal,
     refresh tokens stop working at once."""
     with runtime.write() as session:
         if iam_id == caller.iam_id:
-            with own_password_change(runtime, client, caller):
+            with runtime.attempts.own_password_change(client, caller):
                 users.change_own_password(session, journal=journal,
                                           account_id=caller.account_id, iam_id=iam_id,
                                           current_password=body.current_password,
