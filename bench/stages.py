@@ -28,16 +28,17 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         os.environ["IAM_DATABASE_URL"] = argv[1]
     from iam.config import load_settings
+    from iam.identity import apikey_format
     from iam.identity.cached_principals import principal_of_key
     from iam.registry import claims, scopes
     from iam.registry.basic_auth import BasicCredentials
-    from iam.registry.token_service import TokenRequest, TokenService, held_actions
+    from iam.registry.token_service import TokenRequest, held_actions
     from iam.runtime import Runtime
 
     rt = Runtime.start(load_settings())
     with open(f"{data_dir}/keys.txt") as lines:
         keys = [line.split() for line in lines if line.strip()]
-    service = TokenService(rt)
+    service = rt.registry_tokens
 
     def whole(i: int) -> object:
         key, ns = keys[i % len(keys)]
@@ -51,19 +52,21 @@ def main(argv: list[str]) -> None:
 
     def authenticate(i: int) -> object:
         with rt.read() as s:
-            return principal_of_key(lambda: s, secret=rt.secret, value=keys[i % len(keys)][0],
-                                    cache=None)
+            key = keys[i % len(keys)][0]
+            return principal_of_key(lambda: s, value=key,
+                                    digest=apikey_format.digest(key, rt.secret), cache=None)
 
     principals = []
     with rt.read() as s:
         for key, _ in keys[:200]:
-            principals.append(principal_of_key(lambda: s, secret=rt.secret, value=key,
-                                               cache=None))
+            principals.append(principal_of_key(
+                lambda: s, value=key, digest=apikey_format.digest(key, rt.secret), cache=None))
 
     def held(i: int) -> object:
         p = principals[i % len(principals)]
         with rt.read() as s:
-            return held_actions(lambda: s, rt.roles, p, "")(keys[i % len(principals)][1], "app")
+            return held_actions(lambda: s, rt.roles, p, region="",
+                                repositories=[(keys[i % len(principals)][1], "app")])
 
     def sign(i: int) -> object:
         return claims.issue(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from iam.registry.grant import access_entries, granted_actions, split_repository
+from iam.registry.grant import access_entries, granted_actions, repositories, split_repository
 from iam.registry.scopes import parse_scopes
 
 PULL = "container-registry.image.pull"
@@ -43,18 +43,8 @@ def test_split_repository_without_namespace_is_none(name: str) -> None:
     assert split_repository(name) is None
 
 
-def _held(table: dict[str, frozenset[str]]):  # type: ignore[no-untyped-def]
-    calls: list[tuple[str, str]] = []
-
-    def held(namespace: str, repository: str) -> frozenset[str]:
-        calls.append((namespace, repository))
-        return table.get(namespace, frozenset())
-
-    return held, calls
-
-
 def test_access_entries_list_every_scope_even_when_denied() -> None:
-    held, _ = _held({"ns1": WRITER})
+    held = {("ns1", "app"): WRITER}
     scopes = parse_scopes(["repository:ns1/app:pull,push repository:ns2/app:pull"])
     assert access_entries(scopes, held=held, operator=False) == [
         {"type": "repository", "name": "ns1/app", "actions": ["pull", "push"]},
@@ -63,26 +53,32 @@ def test_access_entries_list_every_scope_even_when_denied() -> None:
 
 
 def test_access_entries_ask_the_namespace_and_repository() -> None:
-    held, calls = _held({"ns1": READER})
-    access_entries(parse_scopes(["repository:ns1/app/web:pull"]), held=held, operator=False)
-    assert calls == [("ns1", "app/web")]
+    scopes = parse_scopes(["repository:ns1/app/web:pull"])
+    assert repositories(scopes) == [("ns1", "app/web")]
+    assert access_entries(scopes, held={("ns1", "app/web"): READER},
+                          operator=False)[0]["actions"] == ["pull"]
+
+
+def test_repositories_name_each_place_once_in_asked_order() -> None:
+    scopes = parse_scopes(["repository:ns2/b:pull repository:ns1/a:pull registry:catalog:*",
+                           "repository:ns2/b:push"])
+    assert repositories(scopes) == [("ns2", "b"), ("ns1", "a")]
 
 
 def test_access_entries_deny_a_name_with_a_host_prefix() -> None:
-    held, _ = _held({"ns1": WRITER})
+    held = {("ns1", "app"): WRITER}
     scopes = parse_scopes(["repository:127.0.0.1:5000/ns1/app:pull"])
     assert access_entries(scopes, held=held, operator=False)[0]["actions"] == []
 
 
 def test_access_entries_give_the_catalog_to_an_operator_only() -> None:
-    held, _ = _held({})
     scopes = parse_scopes(["registry:catalog:*"])
-    assert access_entries(scopes, held=held, operator=False)[0]["actions"] == []
-    assert access_entries(scopes, held=held, operator=True)[0]["actions"] == ["*"]
+    assert access_entries(scopes, held={}, operator=False)[0]["actions"] == []
+    assert access_entries(scopes, held={}, operator=True)[0]["actions"] == ["*"]
 
 
 def test_access_entries_deny_unknown_resource_types() -> None:
-    held, calls = _held({"ns1": WRITER})
-    got = access_entries(parse_scopes(["plugin:ns1/x:pull"]), held=held, operator=True)
+    scopes = parse_scopes(["plugin:ns1/x:pull"])
+    got = access_entries(scopes, held={("ns1", "x"): WRITER}, operator=True)
     assert got == [{"type": "plugin", "name": "ns1/x", "actions": []}]
-    assert calls == []
+    assert repositories(scopes) == []

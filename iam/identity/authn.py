@@ -98,11 +98,10 @@ def _check_usable(key: ApiKey) -> None:
         raise _refused("expired", key)
 
 
-def api_key_digest(secret: bytes, value: str) -> str:
-    """The stored form of a presented key; Unauthenticated when it cannot be a key."""
+def check_key_shape(value: str) -> None:
+    """Unauthenticated when a presented value cannot be an API key (no look-up for it)."""
     if not apikey_format.is_well_formed(value):
         raise Unauthenticated(reason="malformed")
-    return apikey_format.digest(value, secret)
 
 
 def principal_of_digest(session: Session, digest: str) -> Principal:

@@ -19,10 +19,11 @@ def _principal(cache: AuthCache | None, key: str, read: Callable[[], Principal])
     return cache.through(cache.principals, key, read, lambda p: p.expires_at)
 
 
-def principal_of_key(session: SessionFor, *, secret: bytes, value: str,
+def principal_of_key(session: SessionFor, *, value: str, digest: str,
                      cache: AuthCache | None) -> Principal:
-    """The API key's principal, from the cache when this generation has already read it."""
-    digest = authn.api_key_digest(secret, value)
+    """The API key's principal, from the cache when this generation has already read it.
+    `digest` is the value's `apikey_format.digest`, computed once by the caller."""
+    authn.check_key_shape(value)
     return _principal(cache, digest, lambda: authn.principal_of_digest(session(), digest))
 
 

@@ -54,11 +54,13 @@ def parse_basic(header: str | None) -> BasicCredentials | None:
 
 
 def authenticate_basic(session: SessionFor, *, settings: Settings, keyring: Keyring,
-                       secret: bytes, credentials: BasicCredentials,
+                       credentials: BasicCredentials, key_digest: str,
                        cache: AuthCache | None = None) -> Principal:
-    """The principal behind a docker login, by IBM's username conventions."""
+    """The principal behind a docker login, by IBM's username conventions. `key_digest` is
+    the password's `apikey_format.digest` for `iamapikey`, computed once by the caller (it
+    keys its decisions by it); other usernames ignore it."""
     if credentials.username == APIKEY_USER:
-        return principal_of_key(session, secret=secret, value=credentials.password,
+        return principal_of_key(session, value=credentials.password, digest=key_digest,
                                 cache=cache)
     if credentials.username == BEARER_USER:
         claims = access_tokens.verify_access(settings, keyring, credentials.password)

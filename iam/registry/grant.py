@@ -5,11 +5,14 @@
 expanded into the concrete actions held, never passed through. `registry:catalog:*` lists
 every account's repositories, so only a configured registry operator gets it. Every
 requested scope appears in the answer, with no actions when nothing is granted.
+
+Pure functions: the token service reads what is held on the repositories the scopes name
+(`repositories`) and hands it in as data (`Held`); nothing here reads or calls back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from iam.registry.scopes import Scope
@@ -20,8 +23,10 @@ TOKEN_ACTIONS: dict[str, str] = {
     "delete": "container-registry.image.delete",
 }
 
-#: (namespace, repository within it) -> the IAM actions held there
-HeldActions = Callable[[str, str], frozenset[str]]
+#: (namespace, repository within it) -> the IAM actions held there; a missing entry holds
+#: nothing
+Held = Mapping[tuple[str, str], frozenset[str]]
+_NOTHING: frozenset[str] = frozenset()
 
 
 def split_repository(name: str) -> tuple[str, str] | None:
@@ -30,6 +35,16 @@ def split_repository(name: str) -> tuple[str, str] | None:
     if not sep or not namespace or not rest:
         return None
     return namespace, rest
+
+
+def repositories(scopes: Iterable[Scope]) -> list[tuple[str, str]]:
+    """The (namespace, repository) each repository scope names, once each, in asked order:
+    where the held actions are needed."""
+    found: dict[tuple[str, str], None] = {}
+    for scope in scopes:
+        if scope.type == "repository" and (parts := split_repository(scope.name)):
+            found[parts] = None
+    return list(found)
 
 
 def granted_actions(asked: Iterable[str], held: frozenset[str]) -> list[str]:
@@ -42,25 +57,16 @@ def granted_actions(asked: Iterable[str], held: frozenset[str]) -> list[str]:
     return granted
 
 
-def _repository_actions(scope: Scope, held: HeldActions,
-                        cache: dict[tuple[str, str], frozenset[str]]) -> list[str]:
-    parts = split_repository(scope.name)
-    if parts is None:
-        return []
-    if parts not in cache:
-        cache[parts] = held(*parts)
-    return granted_actions(scope.actions, cache[parts])
-
-
-def access_entries(scopes: Iterable[Scope], *, held: HeldActions,
+def access_entries(scopes: Iterable[Scope], *, held: Held,
                    operator: bool) -> list[dict[str, Any]]:
     """The token's `access` claim: one entry per requested scope, deny by default."""
-    cache: dict[tuple[str, str], frozenset[str]] = {}
     entries: list[dict[str, Any]] = []
     for scope in scopes:
         actions: list[str] = []
         if scope.type == "repository":
-            actions = _repository_actions(scope, held, cache)
+            parts = split_repository(scope.name)
+            if parts is not None:
+                actions = granted_actions(scope.actions, held.get(parts, _NOTHING))
         elif scope.type == "registry" and scope.name == "catalog" and operator:
             actions = [a for a in scope.actions if a == "*"]
         entries.append({"type": scope.type, "name": scope.name, "actions": actions})

@@ -1,5 +1,9 @@
 """The registry token service: resolve the registry, authenticate, grant, sign.
 
+One direction: authenticate (the API key's digest computed once, the key of both the
+decision memo and the key's look-up) -> the actions held on the repositories the scopes name
+(read here, as data) -> `grant.access_entries` (pure) -> `claims.issue` (sign).
+
 No write on the hot path: key activity and the audit trail go to batched recorders, and
 the failure limit is `iam.identity.attempts`, shared with `/identity/token`. Reads go
 through `iam.store.generation_cache` first; the database is opened (one read session) only
@@ -10,26 +14,25 @@ trip.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from iam.config import Registry
+from iam.access import authz
+from iam.access.roles import RoleCatalog
+from iam.config import Registry, Settings
 from iam.errors import InvalidInput, Unauthenticated
 from iam.identity import apikey_format
-from iam.identity.attempts import Client
+from iam.identity.attempts import Attempts, Client
 from iam.identity.authn import Principal
-from iam.registry import basic_auth, claims
+from iam.registry import basic_auth, claims, grant
 from iam.registry.basic_auth import APIKEY_USER, BEARER_USER, BasicCredentials
 from iam.registry.claims import RegistryToken
-from iam.registry.grant import HeldActions, access_entries
+from iam.registry.grant import Held
 from iam.registry.scopes import Scope
-from iam.store.generation_cache import AuthCache, SessionFor, lazy_session
+from iam.store.generation_cache import AuthCache, OpenSession, SessionFor, lazy_session
 from iam.tokens import access_tokens
-
-if TYPE_CHECKING:  # handed in by the caller; the runtime wires this package
-    from iam.access.roles import RoleCatalog
-    from iam.runtime import Runtime
+from iam.tokens.signing import Keyring
 
 REGISTRY_SERVICE = "container-registry"
 ATTEMPT_ACTION = "container-registry.token"
@@ -69,39 +72,46 @@ class TokenAnswer:
     refresh_token: str | None = field(default=None, repr=False)
 
 
-def held_actions(session: SessionFor, catalog: RoleCatalog, principal: Principal, region: str,
-                 cache: AuthCache | None = None) -> HeldActions:
-    """The policy engine's view of one principal in one region, per namespace, by the roles
-    of `catalog` (the runtime's: a reference, nothing is loaded)."""
-    from iam.access import authz
-
-    def held(namespace: str, repository: str) -> frozenset[str]:
-        def read() -> frozenset[str]:
+def held_actions(session: SessionFor, catalog: RoleCatalog, principal: Principal, *,
+                 region: str, repositories: Iterable[tuple[str, str]],
+                 cache: AuthCache | None = None) -> Held:
+    """What the policy engine says `principal` holds in `region` on each (namespace,
+    repository), by the roles of `catalog` (the runtime's), read through the cache."""
+    held: dict[tuple[str, str], frozenset[str]] = {}
+    for namespace, repository in repositories:
+        def read(namespace: str = namespace, repository: str = repository) -> frozenset[str]:
             return authz.held_actions(session(), catalog, principal, service=REGISTRY_SERVICE,
                                       region=region, resource_type="namespace",
                                       resource=namespace, repository=repository)
 
         if cache is None:
-            return read()
+            held[namespace, repository] = read()
+            continue
         # Keyed by everything the evaluation reads of the principal: no entry answers another.
         key = (principal.iam_id, principal.account_id, "owner" if principal.is_owner else "",
                region, namespace, repository)
-        return cache.through(cache.held, key, read)
-
+        held[namespace, repository] = cache.through(cache.held, key, read)
     return held
 
 
+@dataclass(frozen=True)
 class TokenService:
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+    """The registry's token service with the parts it uses (built once by the runtime)."""
+
+    settings: Settings
+    keyring: Keyring
+    secret: bytes = field(repr=False)
+    cache: AuthCache
+    read: OpenSession
+    attempts: Attempts
+    roles: RoleCatalog
 
     def registry(self, service: str | None) -> Registry:
-        settings = self.runtime.settings
-        known = ", ".join(r.service for r in settings.registries)
+        known = ", ".join(r.service for r in self.settings.registries)
         if not service:
             raise UnknownService(f"missing service; this token service issues tokens for: "
                                  f"{known}")
-        registry = settings.registry(service)
+        registry = self.settings.registry(service)
         if registry is None:
             raise UnknownService(f"unknown service {service[:100]!r}; this token service "
                                  f"issues tokens for: {known}")
@@ -121,9 +131,9 @@ class TokenService:
             credentials = basic_auth.parse_basic(header)
         except Unauthenticated as exc:
             registry = self.registry(request.service)
-            self.runtime.attempts.refuse(request.client, exc, action=ATTEMPT_ACTION,
-                                         service=registry.service,
-                                         scopes=[str(s) for s in request.scopes])
+            self.attempts.refuse(request.client, exc, action=ATTEMPT_ACTION,
+                                 service=registry.service,
+                                 scopes=[str(s) for s in request.scopes])
             raise
         if credentials is None:
             return self.anonymous(request)
@@ -133,77 +143,74 @@ class TokenService:
                    database: bool = True) -> TokenAnswer:
         """`database=False`: answer from the cache or raise NeedsDatabase."""
         registry = self.registry(request.service)
-        rt = self.runtime
-        secret_like = credentials.username in (APIKEY_USER, BEARER_USER)
-        memo_key = None
+        digest = None
         if credentials.username == APIKEY_USER:
-            def memo_key() -> str:
-                # No shape check first: a digest found among the decisions was a good key's.
-                return apikey_format.digest(credentials.password, rt.secret)
-        return self._grant(
-            request, registry, lambda session: basic_auth.authenticate_basic(
-                session, settings=rt.settings, keyring=rt.keyring, secret=rt.secret,
-                credentials=credentials, cache=rt.authcache),
-            credential=credentials.password if secret_like else None,
-            username=None if secret_like else credentials.username, database=database,
-            memo_key=memo_key)
+            # Once, for the decision memo and the key's look-up. No shape check first: a
+            # digest found among the decisions was a good key's.
+            digest = apikey_format.digest(credentials.password, self.secret)
+
+        def authenticate(session: SessionFor) -> Principal:
+            return basic_auth.authenticate_basic(
+                session, settings=self.settings, keyring=self.keyring,
+                credentials=credentials, key_digest=digest or "", cache=self.cache)
+
+        secret_like = credentials.username in (APIKEY_USER, BEARER_USER)
+        return self._grant(request, registry, authenticate,
+                           credential=credentials.password if secret_like else None,
+                           username=None if secret_like else credentials.username,
+                           database=database, digest=digest)
 
     def with_refresh_token(self, request: TokenRequest, refresh_token: str, *,
                            database: bool = True) -> TokenAnswer:
         """docker's grant after `docker login`; `database=False` as for with_basic."""
         registry = self.registry(request.service)
-        rt = self.runtime
-        answer = self._grant(
-            request, registry, lambda session: access_tokens.principal_of_refresh(
-                session, rt.settings, rt.keyring, refresh_token, rt.authcache),
-            credential=refresh_token, username=None, database=database)
+
+        def authenticate(session: SessionFor) -> Principal:
+            return access_tokens.principal_of_refresh(session, self.settings, self.keyring,
+                                                      refresh_token, self.cache)
+
+        answer = self._grant(request, registry, authenticate, credential=refresh_token,
+                             username=None, database=database)
         return TokenAnswer(answer.token)  # the client keeps the refresh token it has
 
     def _grant(self, request: TokenRequest, registry: Registry, authenticate: _Authenticate,
                *, credential: str | None, username: str | None, database: bool = True,
-               memo_key: Callable[[], str] | None = None) -> TokenAnswer:
+               digest: str | None = None) -> TokenAnswer:
         """Authenticate under the failure limit, grant, and sign; audited either way."""
         scopes = [str(s) for s in request.scopes]
-        with self.runtime.attempts.attempt(request.client, action=ATTEMPT_ACTION,
-                                           credential=credential, username=username,
-                                           service=registry.service, scopes=scopes) as current:
-            decision = self._decide(request, registry, authenticate, database=database,
-                                    memo_key=memo_key)
+        with self.attempts.attempt(request.client, action=ATTEMPT_ACTION,
+                                   credential=credential, username=username,
+                                   service=registry.service, scopes=scopes) as current:
+            if digest is None:
+                decision = self._decide(request, registry, authenticate, database)
+            else:  # a repeated request: the same while the authorization data is unchanged
+                decision = self.cache.through(
+                    self.cache.decisions, (digest, registry.service, *request.scopes),
+                    lambda: self._decide(request, registry, authenticate, database),
+                    lambda d: d.principal.expires_at)
             current.succeeded(decision.principal, granted=decision.granted)
         principal = decision.principal
         refresh = None
         if request.offline:
-            refresh = access_tokens.issue_refresh(self.runtime.settings, self.runtime.keyring,
-                                                  principal)
+            refresh = access_tokens.issue_refresh(self.settings, self.keyring, principal)
         return TokenAnswer(self._sign(registry, principal.iam_id, decision.access), refresh)
 
     def _decide(self, request: TokenRequest, registry: Registry, authenticate: _Authenticate,
-                *, database: bool, memo_key: Callable[[], str] | None) -> Decision:
-        """Who is asking and what they get; a repeated request (same key digest, registry
-        and scopes) is answered from the cache while the authorization data is unchanged."""
-        cache = self.runtime.authcache
-
-        def decide() -> Decision:
-            with lazy_session(self.runtime.read, database) as session:
-                principal = authenticate(session)
-                access = access_entries(
-                    request.scopes,
-                    held=held_actions(session, self.runtime.roles, principal, registry.region,
-                                      cache),
-                    operator=principal.iam_id in self.runtime.settings.registry_operators)
-            return Decision(principal, access, [
-                f"{a['type']}:{a['name']}:{','.join(a['actions'])}" for a in access])
-
-        if memo_key is None:
-            return decide()
-        decision: Decision = cache.through(
-            cache.decisions, (memo_key(), registry.service, *request.scopes), decide,
-            lambda d: d.principal.expires_at)
-        return decision
+                database: bool) -> Decision:
+        """Who is asking, what they hold where the scopes point, and so what they get."""
+        with lazy_session(self.read, database) as session:
+            principal = authenticate(session)
+            held = held_actions(session, self.roles, principal, region=registry.region,
+                                repositories=grant.repositories(request.scopes),
+                                cache=self.cache)
+        access = grant.access_entries(
+            request.scopes, held=held,
+            operator=principal.iam_id in self.settings.registry_operators)
+        return Decision(principal, access, [
+            f"{a['type']}:{a['name']}:{','.join(a['actions'])}" for a in access])
 
     def _sign(self, registry: Registry, subject: str, access: list[dict[str, Any]]
               ) -> RegistryToken:
-        settings = self.runtime.settings
-        return claims.issue(keyring=self.runtime.keyring, issuer=settings.issuer,
-                                    subject=subject, audience=registry.service, access=access,
-                                    ttl=settings.token_ttl)
+        return claims.issue(keyring=self.keyring, issuer=self.settings.issuer,
+                            subject=subject, audience=registry.service, access=access,
+                            ttl=self.settings.token_ttl)

@@ -44,6 +44,8 @@ _READ_GENERATION = select(AuthzGeneration.value).where(  # type: ignore[call-ove
 
 #: Opens (or reuses) the request's read session; the token paths open one only on a miss.
 SessionFor = Callable[[], Session]
+#: Opens a read session (`Runtime.read`): what the token services are handed to read with.
+OpenSession = Callable[[], AbstractContextManager[Session]]
 
 
 class NeedsDatabase(Exception):
@@ -51,8 +53,7 @@ class NeedsDatabase(Exception):
 
 
 @contextmanager
-def lazy_session(open_session: Callable[[], AbstractContextManager[Session]],
-                 allowed: bool) -> Iterator[SessionFor]:
+def lazy_session(open_session: OpenSession, allowed: bool) -> Iterator[SessionFor]:
     """A function opening the request's read session on first use, closed on exit;
     with `allowed=False` it raises NeedsDatabase instead (the caller retries off the loop)."""
     with ExitStack() as stack:

@@ -16,7 +16,7 @@ from authlib.oauth2.rfc6749.errors import (
 )
 
 from iam.errors import Unauthenticated
-from iam.identity import authn
+from iam.identity import apikey_format, authn
 from iam.identity.authn import Principal
 from iam.identity.cached_principals import principal_of_key
 from iam.store.generation_cache import SessionFor, lazy_session
@@ -63,8 +63,10 @@ class ApiKeyGrant(Grant):
     GRANT_TYPE = APIKEY_GRANT
 
     def authenticate(self, session: SessionFor, form: Mapping[str, str]) -> Principal:
-        return principal_of_key(session, secret=self.runtime.secret,
-                                value=_field(form, "apikey"), cache=self.runtime.authcache)
+        value = _field(form, "apikey")
+        return principal_of_key(session, value=value,
+                                digest=apikey_format.digest(value, self.runtime.secret),
+                                cache=self.runtime.authcache)
 
 
 class PasswordGrant(Grant):

@@ -23,7 +23,6 @@ from iam.registry.basic_auth import BasicCredentials
 from iam.registry.token_service import (
     TokenAnswer,
     TokenRequest,
-    TokenService,
     UnknownService,
 )
 from iam.runtime import Runtime
@@ -129,7 +128,7 @@ async def read_registry_token(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
 
     def answer(database: bool) -> JSONResponse:
-        tokens = TokenService(runtime)
+        tokens = runtime.registry_tokens
         asked = _query(request)
         return _answer(tokens.with_authorization(asked, request.headers.get("authorization"),
                                                  database=database))
@@ -166,7 +165,7 @@ async def create_registry_token(request: Request) -> Response:
     client = client_of(request)
 
     def answer(database: bool) -> JSONResponse:
-        tokens = TokenService(runtime)
+        tokens = runtime.registry_tokens
         asked = TokenRequest(service=fields.get("service"),
                              scopes=scopes.parse_scopes(scope_values),
                              offline=fields.get("access_type") == "offline", client=client)
