@@ -24,12 +24,13 @@ from iam.identity.ratelimit import FailureLimiter
 from iam.registry.token_service import TokenService
 from iam.store import db
 from iam.store.generation_cache import AuthCache
+from iam.tokens.oauth_grants import IdentityTokens
 from iam.tokens.signing import Keyring
 
 SYSTEM_ACCOUNT_RETRY_S = 10.0
 #: The services below, built from the parts on first use and built again when a part is
 #: replaced (a test swaps the limiter, say).
-SERVICES = ("attempts", "registry_tokens")
+SERVICES = ("attempts", "registry_tokens", "identity_tokens")
 
 
 @dataclass
@@ -84,6 +85,11 @@ class Runtime:
         return TokenService(settings=self.settings, keyring=self.keyring, secret=self.secret,
                             cache=self.authcache, read=self.read, attempts=self.attempts,
                             roles=self.roles)
+
+    @cached_property
+    def identity_tokens(self) -> IdentityTokens:
+        return IdentityTokens(settings=self.settings, keyring=self.keyring, secret=self.secret,
+                              cache=self.authcache, read=self.read)
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -3,6 +3,6 @@
 secret, authentication of every credential (`authn`), and the attempt around it (`attempts`:
 the failure limits of `ratelimit` and the record of every failure).
 
-May import: `iam.audit`, `iam.store`, `iam.config`, `iam.errors` (`attempts` also takes the
-`iam.runtime.Runtime` it is given).
+May import: `iam.audit`, `iam.store`, `iam.config`, `iam.errors`. `attempts.Attempts` is
+built by the runtime from the parts it uses; nothing here sees the runtime itself.
 """

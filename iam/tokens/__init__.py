@@ -2,6 +2,6 @@
 access and refresh JWTs (`access_tokens`) and the OAuth grants of `/identity/token`
 (`oauth_grants`).
 
-May import: `iam.identity`, `iam.store`, `iam.config`, `iam.errors` (and the runtime it is
-handed).
+May import: `iam.identity`, `iam.store`, `iam.config`, `iam.errors`.
+`oauth_grants.IdentityTokens` is built by the runtime from the parts it uses.
 """

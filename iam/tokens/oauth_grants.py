@@ -2,12 +2,15 @@
 
 Shaped like Authlib's grants (`GRANT_TYPE`, validate, then create the token) and failing
 with Authlib's RFC 6749 error types. Every credential failure is the same `invalid_grant`.
+`IdentityTokens` holds the parts the grants use (built once by the runtime) and picks the
+grant of a request.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, ClassVar
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 from authlib.oauth2.rfc6749.errors import (
     InvalidGrantError,
@@ -15,16 +18,15 @@ from authlib.oauth2.rfc6749.errors import (
     UnsupportedGrantTypeError,
 )
 
+from iam.config import Settings
 from iam.errors import Unauthenticated
 from iam.identity import apikey_format, authn
 from iam.identity.authn import Principal
 from iam.identity.cached_principals import principal_of_key
-from iam.store.generation_cache import SessionFor, lazy_session
+from iam.store.generation_cache import AuthCache, OpenSession, SessionFor, lazy_session
 from iam.tokens import access_tokens
 from iam.tokens.access_tokens import TokenPair
-
-if TYPE_CHECKING:  # handed in by the caller; the runtime wires this package
-    from iam.runtime import Runtime
+from iam.tokens.signing import Keyring
 
 APIKEY_GRANT = "urn:ibm:params:oauth:grant-type:apikey"
 
@@ -38,11 +40,30 @@ def _field(form: Mapping[str, str], name: str) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class IdentityTokens:
+    """`/identity/token`'s grants with the parts they use (built once by the runtime)."""
+
+    settings: Settings
+    keyring: Keyring
+    secret: bytes = field(repr=False)
+    cache: AuthCache
+    read: OpenSession
+
+    def grant_for(self, grant_type: str | None) -> Grant:
+        if not grant_type:
+            raise InvalidRequestError(description="missing form field 'grant_type'")
+        cls = GRANTS.get(grant_type)
+        if cls is None:
+            raise UnsupportedGrantTypeError(grant_type[:80])
+        return cls(self)
+
+
 class Grant:
     GRANT_TYPE: ClassVar[str]
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+    def __init__(self, tokens: IdentityTokens) -> None:
+        self.tokens = tokens
 
     def authenticate(self, session: SessionFor, form: Mapping[str, str]) -> Principal:
         raise NotImplementedError
@@ -51,11 +72,11 @@ class Grant:
                               database: bool = True) -> tuple[Principal, TokenPair]:
         """`database=False`: authenticate from the cache or raise NeedsDatabase."""
         try:
-            with lazy_session(self.runtime.read, database) as session:
+            with lazy_session(self.tokens.read, database) as session:
                 principal = self.authenticate(session, form)
         except Unauthenticated as exc:  # kept as the cause: the audit reads its reason
             raise InvalidGrantError(description="the credentials are not valid") from exc
-        return principal, access_tokens.issue_pair(self.runtime.settings, self.runtime.keyring,
+        return principal, access_tokens.issue_pair(self.tokens.settings, self.tokens.keyring,
                                                    principal)
 
 
@@ -65,8 +86,8 @@ class ApiKeyGrant(Grant):
     def authenticate(self, session: SessionFor, form: Mapping[str, str]) -> Principal:
         value = _field(form, "apikey")
         return principal_of_key(session, value=value,
-                                digest=apikey_format.digest(value, self.runtime.secret),
-                                cache=self.runtime.authcache)
+                                digest=apikey_format.digest(value, self.tokens.secret),
+                                cache=self.tokens.cache)
 
 
 class PasswordGrant(Grant):
@@ -82,21 +103,12 @@ class RefreshTokenGrant(Grant):
     GRANT_TYPE = "refresh_token"
 
     def authenticate(self, session: SessionFor, form: Mapping[str, str]) -> Principal:
-        return access_tokens.principal_of_refresh(session, self.runtime.settings,
-                                                  self.runtime.keyring,
+        return access_tokens.principal_of_refresh(session, self.tokens.settings,
+                                                  self.tokens.keyring,
                                                   _field(form, "refresh_token"),
-                                                  self.runtime.authcache)
+                                                  self.tokens.cache)
 
 
 GRANTS: dict[str, type[Grant]] = {
     g.GRANT_TYPE: g for g in (ApiKeyGrant, PasswordGrant, RefreshTokenGrant)
 }
-
-
-def grant_for(runtime: Runtime, grant_type: str | None) -> Grant:
-    if not grant_type:
-        raise InvalidRequestError(description="missing form field 'grant_type'")
-    cls = GRANTS.get(grant_type)
-    if cls is None:
-        raise UnsupportedGrantTypeError(grant_type[:80])
-    return cls(runtime)

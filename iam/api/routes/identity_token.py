@@ -16,7 +16,6 @@ from iam.api.forms import form_pairs
 from iam.api.offload import cache_first
 from iam.api.schemas import IdentityToken
 from iam.runtime import Runtime
-from iam.tokens.oauth_grants import grant_for
 
 FIELDS = ("grant_type", "apikey", "username", "password", "refresh_token", "account")
 
@@ -35,7 +34,7 @@ async def create_identity_token(request: Request) -> JSONResponse:
     (also `password` with username/password[/account], and `refresh_token`)."""
     runtime: Runtime = request.app.state.runtime
     form = await _form(request)
-    grant = grant_for(runtime, form.get("grant_type"))
+    grant = runtime.identity_tokens.grant_for(form.get("grant_type"))
     client = client_of(request)
 
     def answer(database: bool) -> JSONResponse:
