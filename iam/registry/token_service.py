@@ -20,7 +20,7 @@ from typing import Any
 
 from iam.access import authz
 from iam.access.roles import RoleCatalog
-from iam.config import Registry, Settings
+from iam.config import Registry
 from iam.errors import InvalidInput, Unauthenticated
 from iam.identity import apikey_format
 from iam.identity.attempts import Attempts, Client
@@ -30,9 +30,9 @@ from iam.registry.basic_auth import APIKEY_USER, BEARER_USER, BasicCredentials
 from iam.registry.claims import RegistryToken
 from iam.registry.grant import Held
 from iam.registry.scopes import Scope
-from iam.store.generation_cache import AuthCache, OpenSession, SessionFor, lazy_session
+from iam.store.generation_cache import AuthCache, SessionFor, lazy_session
 from iam.tokens import access_tokens
-from iam.tokens.signing import Keyring
+from iam.tokens.parts import TokenParts
 
 REGISTRY_SERVICE = "container-registry"
 ATTEMPT_ACTION = "container-registry.token"
@@ -95,14 +95,9 @@ def held_actions(session: SessionFor, catalog: RoleCatalog, principal: Principal
 
 
 @dataclass(frozen=True)
-class TokenService:
+class TokenService(TokenParts):
     """The registry's token service with the parts it uses (built once by the runtime)."""
 
-    settings: Settings
-    keyring: Keyring
-    secret: bytes = field(repr=False)
-    cache: AuthCache
-    read: OpenSession
     attempts: Attempts
     roles: RoleCatalog
 

@@ -9,7 +9,7 @@ grant of a request.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 from authlib.oauth2.rfc6749.errors import (
@@ -18,15 +18,14 @@ from authlib.oauth2.rfc6749.errors import (
     UnsupportedGrantTypeError,
 )
 
-from iam.config import Settings
 from iam.errors import Unauthenticated
 from iam.identity import apikey_format, authn
 from iam.identity.authn import Principal
 from iam.identity.cached_principals import principal_of_key
-from iam.store.generation_cache import AuthCache, OpenSession, SessionFor, lazy_session
+from iam.store.generation_cache import SessionFor, lazy_session
 from iam.tokens import access_tokens
 from iam.tokens.access_tokens import TokenPair
-from iam.tokens.signing import Keyring
+from iam.tokens.parts import TokenParts
 
 APIKEY_GRANT = "urn:ibm:params:oauth:grant-type:apikey"
 
@@ -41,14 +40,8 @@ def _field(form: Mapping[str, str], name: str) -> str:
 
 
 @dataclass(frozen=True)
-class IdentityTokens:
+class IdentityTokens(TokenParts):
     """`/identity/token`'s grants with the parts they use (built once by the runtime)."""
-
-    settings: Settings
-    keyring: Keyring
-    secret: bytes = field(repr=False)
-    cache: AuthCache
-    read: OpenSession
 
     def grant_for(self, grant_type: str | None) -> Grant:
         if not grant_type:
