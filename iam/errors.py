@@ -26,6 +26,19 @@ class InvalidInput(IamError):
     code = "invalid_input"
 
 
+class Unsupported(InvalidInput):
+    """Raised when a request asks for what this service does not offer: tokens for a registry
+    it does not serve, a grant type it does not know."""
+
+    code = "unsupported"
+
+
+class InvalidTokenRequest(InvalidInput):
+    """Raised when a token request lacks a field its grant needs, or has one too long."""
+
+    code = "invalid_request"
+
+
 class NotFound(IamError):
     """Raised when an entity does not exist, or exists in another account (never say which)."""
 

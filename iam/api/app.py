@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar
 
 import anyio.to_thread
 from fastapi import FastAPI
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from iam import __version__
 from iam.api import errors, openapi
 from iam.api.audit_middleware import AuditChanges
+from iam.api.fast_routes import FastRoute
 from iam.api.middleware import (
     BodyTooLarge,
     LimitsAndHeaders,
@@ -46,9 +46,8 @@ ADMIN_ROUTERS = {id(r) for r in (accounts.router, serviceids.router, apikeys.rou
                                  policies_routes.router, groups_routes.router,
                                  authz_routes.router, audit_routes.router,
                                  reservations_routes.router)}
-
-
-Endpoint = Callable[[Request], Awaitable[Response]]
+# Routes served ahead of FastAPI's middleware and router, each declared once in its module.
+FAST_ROUTES = (*registry_routes.FAST_ROUTES, *identity_token.FAST_ROUTES)
 
 
 class RegistryIAM(FastAPI):
@@ -59,16 +58,13 @@ class RegistryIAM(FastAPI):
     calls. Eight middleware layers, per-parameter validation and a thread hop were most of
     a token's cost (BENCHMARKS.md); the admin API keeps all of them."""
 
-    HOT: ClassVar[dict[tuple[str, str], Endpoint]] = {
-        ("GET", "/token"): registry_routes.read_registry_token,
-        ("POST", "/token"): registry_routes.create_registry_token,
-        ("POST", "/identity/token"): identity_token.create_identity_token,
-    }
+    HOT: ClassVar[dict[tuple[str, str], FastRoute]] = {
+        (route.method, route.path): route for route in FAST_ROUTES}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        endpoint = (self.HOT.get((scope["method"], scope["path"]))
-                    if scope["type"] == "http" else None)
-        if endpoint is None:
+        route = (self.HOT.get((scope["method"], scope["path"]))
+                 if scope["type"] == "http" else None)
+        if route is None:
             await super().__call__(scope, receive, send)
             return
         scope["app"] = self
@@ -82,9 +78,9 @@ class RegistryIAM(FastAPI):
             return  # the client went away
         request = Request(scope, replay(body, receive))
         try:
-            response = await endpoint(request)
-        except Exception as exc:  # what the exception middleware would answer
-            response = await errors.answer_for(self, request, exc)
+            response = await route.endpoint(request)
+        except Exception as exc:  # in the route's format, else as the exception middleware
+            response = await errors.answer_for(self, request, exc, route.errors)
         add_security_headers(response.raw_headers)
         await response(scope, receive, send)
 

@@ -1,8 +1,12 @@
-"""The one place where domain errors become HTTP answers.
+"""The one place where errors become HTTP answers, in the three formats endpoints speak.
 
-Admin API errors share one JSON shape: `{"errors":[{"code","message","target"}],
-"status_code", "trace"}`. The OAuth endpoints answer RFC 6749's `{"error","error_description"}`.
-Nothing ever answers with a traceback.
+- The admin API, and any error another format has no entry for: `{"errors":[{"code",
+  "message","target"}], "status_code", "trace"}` (`Problem`), by the handlers `install` adds.
+- The registry's `/token` (`REGISTRY`): distribution's `{"errors":[{"code","message"}]}`,
+  which docker prints.
+- IAM's OAuth `/identity/token` (`OAUTH`): RFC 6749's `{"error","error_description"}`.
+
+A fast route (`iam.api.fast_routes`) names its format. Nothing ever answers with a traceback.
 """
 
 from __future__ import annotations
@@ -10,10 +14,10 @@ from __future__ import annotations
 import inspect
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from authlib.oauth2.base import OAuth2Error
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -105,13 +109,6 @@ async def _iam_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(status, exc.code, exc.message, target=exc.target, headers=headers)
 
 
-async def _oauth_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, OAuth2Error)
-    body = {"error": exc.error, "error_description": exc.get_error_description() or exc.error}
-    return JSONResponse(body, status_code=exc.status_code or 400,
-                        headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
-
-
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     """422 for a body that is not the documented shape; 400 naming the parameter for a
     query value out of its range or unparsable (a bad value, like any other)."""
@@ -154,8 +151,87 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return problem(500, "internal_error", "internal error; the event was logged")
 
 
-async def answer_for(app: FastAPI, request: Request, exc: Exception) -> Response:
-    """The answer the installed handlers give `exc`, for a path served outside the router."""
+# --- the token endpoints' formats -----------------------------------------------------------
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_TEXT = {"type": "string"}
+
+
+@dataclass(frozen=True)
+class ErrorFormat:
+    """How a family of endpoints answers domain errors: a status and a code per error type
+    (the most specific wins); a type it has no entry for gets the admin API's answer."""
+
+    codes: Mapping[type[errors.IamError], tuple[int, str]]
+    answer: Callable[[Request, errors.IamError, int, str], Response]
+    schema: dict[str, Any]  # of its body, for the OpenAPI document
+
+    def answer_to(self, request: Request, exc: errors.IamError) -> Response | None:
+        for cls in type(exc).__mro__:
+            found = self.codes.get(cls)
+            if found is not None:
+                return self.answer(request, exc, *found)
+        return None
+
+
+def registry_error(status: int, code: str, message: str, headers: dict[str, str] | None = None,
+                   **extra: Any) -> JSONResponse:
+    """The distribution error body: `{"errors":[{"code","message"}]}`."""
+    return JSONResponse({"errors": [{"code": code, "message": message, **extra}]},
+                        status_code=status, headers={**NO_STORE, **(headers or {})})
+
+
+def _registry_answer(request: Request, exc: errors.IamError, status: int,
+                     code: str) -> JSONResponse:
+    if isinstance(exc, errors.Unauthenticated):
+        # The same body whatever the cause. docker 28 folds an error without `detail` whose
+        # message is its code's default into the bare code and prints only `unauthorized`;
+        # with a `detail` (empty: it says nothing of the cause) it prints the seed's
+        # `unauthorized: authentication required`.
+        realm = f"{request.app.state.runtime.settings.public_url.rstrip('/')}/token"
+        return registry_error(status, code, "authentication required",
+                              {"WWW-Authenticate": f'Basic realm="{realm}",charset="UTF-8"'},
+                              detail=[])
+    headers = ({"Retry-After": str(exc.retry_after)} if isinstance(exc, errors.RateLimited)
+               else None)
+    return registry_error(status, code, exc.message, headers)
+
+
+def _oauth_answer(request: Request, exc: errors.IamError, status: int,
+                  code: str) -> JSONResponse:
+    # Every credential failure is the same invalid_grant; the audit has the reason.
+    description = ("the credentials are not valid" if isinstance(exc, errors.Unauthenticated)
+                   else exc.message)
+    return JSONResponse({"error": code, "error_description": description},
+                        status_code=status, headers=NO_STORE)
+
+
+REGISTRY = ErrorFormat(
+    codes={errors.Unauthenticated: (401, "UNAUTHORIZED"),
+           errors.RateLimited: (429, "TOOMANYREQUESTS"),
+           errors.Unsupported: (400, "UNSUPPORTED"),
+           errors.InvalidInput: (400, "INVALID_REQUEST")},
+    answer=_registry_answer,
+    schema={"type": "object", "required": ["errors"], "properties": {"errors": {
+        "type": "array", "items": {"type": "object", "required": ["code", "message"],
+                                   "properties": {"code": _TEXT, "message": _TEXT}}}}})
+OAUTH = ErrorFormat(
+    codes={errors.Unauthenticated: (400, "invalid_grant"),
+           errors.InvalidTokenRequest: (400, "invalid_request"),
+           errors.Unsupported: (400, "unsupported_grant_type")},
+    answer=_oauth_answer,
+    schema={"type": "object", "required": ["error"],
+            "properties": {"error": _TEXT, "error_description": _TEXT}})
+
+
+async def answer_for(app: FastAPI, request: Request, exc: Exception,
+                     speaks: ErrorFormat | None = None) -> Response:
+    """The answer to `exc` for a path served outside the router: in the format it `speaks`
+    when that has an entry for it, else what the installed handlers give."""
+    if speaks is not None and isinstance(exc, errors.IamError):
+        spoken = speaks.answer_to(request, exc)
+        if spoken is not None:
+            return spoken
     for cls in type(exc).__mro__:
         handler = app.exception_handlers.get(cls)
         if handler is not None:
@@ -180,7 +256,6 @@ def _noted(handler: Handler) -> Handler:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(errors.IamError, _noted(_iam_error))
-    app.add_exception_handler(OAuth2Error, _oauth_error)
     app.add_exception_handler(RequestValidationError, _noted(_validation_error))
     app.add_exception_handler(StarletteHTTPException, _noted(_http_error))
     app.add_exception_handler(OperationalError, _noted(_database_down))

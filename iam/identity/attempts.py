@@ -18,8 +18,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from authlib.oauth2.rfc6749.errors import InvalidGrantError
-
 from iam.audit.activity import ActivityRecorder
 from iam.audit.trail import AuditTrail, Event
 from iam.errors import Forbidden, RateLimited, Unauthenticated
@@ -43,14 +41,6 @@ def key_hint(credential: str | None) -> str:
     if credential and credential.startswith(PREFIX):
         return credential[:len(PREFIX) + KEY_HINT]
     return ""
-
-
-def _cause(exc: Exception) -> Unauthenticated:
-    if isinstance(exc, Unauthenticated):
-        return exc
-    if isinstance(exc.__cause__, Unauthenticated):  # an OAuth error made from it (grants)
-        return exc.__cause__
-    return Unauthenticated()
 
 
 @dataclass(frozen=True)
@@ -83,9 +73,9 @@ class Attempts:
         current = Attempt(self, client, action, detail)
         try:
             yield current
-        except (Unauthenticated, InvalidGrantError) as exc:
-            self.refuse(client, _cause(exc), action=action, credential=credential,
-                        username=username, **detail)
+        except Unauthenticated as exc:
+            self.refuse(client, exc, action=action, credential=credential, username=username,
+                        **detail)
             raise
 
     def refuse(self, client: Client, failure: Unauthenticated, *, action: str,

@@ -21,7 +21,7 @@ from typing import Any
 from iam.access import authz
 from iam.access.roles import RoleCatalog
 from iam.config import Registry
-from iam.errors import InvalidInput, Unauthenticated
+from iam.errors import Unauthenticated, Unsupported
 from iam.identity import apikey_format
 from iam.identity.attempts import Attempts, Client
 from iam.identity.authn import Principal
@@ -38,12 +38,6 @@ REGISTRY_SERVICE = "container-registry"
 ATTEMPT_ACTION = "container-registry.token"
 
 _Authenticate = Callable[[SessionFor], Principal]
-
-
-class UnknownService(InvalidInput):
-    """Raised when a token is asked for a registry this service does not issue tokens for."""
-
-    code = "unknown_service"
 
 
 @dataclass(frozen=True)
@@ -104,12 +98,12 @@ class TokenService(TokenParts):
     def registry(self, service: str | None) -> Registry:
         known = ", ".join(r.service for r in self.settings.registries)
         if not service:
-            raise UnknownService(f"missing service; this token service issues tokens for: "
-                                 f"{known}")
+            raise Unsupported(f"missing service; this token service issues tokens for: "
+                              f"{known}")
         registry = self.settings.registry(service)
         if registry is None:
-            raise UnknownService(f"unknown service {service[:100]!r}; this token service "
-                                 f"issues tokens for: {known}")
+            raise Unsupported(f"unknown service {service[:100]!r}; this token service "
+                              f"issues tokens for: {known}")
         return registry
 
     def anonymous(self, request: TokenRequest) -> TokenAnswer:

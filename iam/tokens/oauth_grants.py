@@ -1,7 +1,9 @@
 """The grants of `POST /identity/token` (IBM's IAM token endpoint), one class each.
 
-Shaped like Authlib's grants (`GRANT_TYPE`, validate, then create the token) and failing
-with Authlib's RFC 6749 error types. Every credential failure is the same `invalid_grant`.
+Shaped like Authlib's grants (`GRANT_TYPE`, validate, then create the token), failing with
+domain errors that `iam.api.errors.OAUTH` answers as RFC 6749's: `InvalidTokenRequest`
+(`invalid_request`), `Unsupported` (`unsupported_grant_type`) and, for every credential
+failure alike, `Unauthenticated` (`invalid_grant`).
 `IdentityTokens` holds the parts the grants use (built once by the runtime) and picks the
 grant of a request.
 """
@@ -12,13 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-from authlib.oauth2.rfc6749.errors import (
-    InvalidGrantError,
-    InvalidRequestError,
-    UnsupportedGrantTypeError,
-)
-
-from iam.errors import Unauthenticated
+from iam.errors import InvalidTokenRequest, Unsupported
 from iam.identity import apikey_format, authn
 from iam.identity.authn import Principal
 from iam.identity.cached_principals import principal_of_key
@@ -33,9 +29,9 @@ APIKEY_GRANT = "urn:ibm:params:oauth:grant-type:apikey"
 def _field(form: Mapping[str, str], name: str) -> str:
     value = form.get(name)
     if not value:
-        raise InvalidRequestError(description=f"missing form field {name!r}")
+        raise InvalidTokenRequest(f"missing form field {name!r}", target=name)
     if len(value) > 4096:
-        raise InvalidRequestError(description=f"form field {name!r} is too long")
+        raise InvalidTokenRequest(f"form field {name!r} is too long", target=name)
     return value
 
 
@@ -45,10 +41,11 @@ class IdentityTokens(TokenParts):
 
     def grant_for(self, grant_type: str | None) -> Grant:
         if not grant_type:
-            raise InvalidRequestError(description="missing form field 'grant_type'")
+            raise InvalidTokenRequest("missing form field 'grant_type'", target="grant_type")
         cls = GRANTS.get(grant_type)
         if cls is None:
-            raise UnsupportedGrantTypeError(grant_type[:80])
+            raise Unsupported(f"grant_type={grant_type[:80]} is not supported",
+                              target="grant_type")
         return cls(self)
 
 
@@ -64,11 +61,8 @@ class Grant:
     def create_token_response(self, form: Mapping[str, str], *,
                               database: bool = True) -> tuple[Principal, TokenPair]:
         """`database=False`: authenticate from the cache or raise NeedsDatabase."""
-        try:
-            with lazy_session(self.tokens.read, database) as session:
-                principal = self.authenticate(session, form)
-        except Unauthenticated as exc:  # kept as the cause: the audit reads its reason
-            raise InvalidGrantError(description="the credentials are not valid") from exc
+        with lazy_session(self.tokens.read, database) as session:
+            principal = self.authenticate(session, form)
         return principal, access_tokens.issue_pair(self.tokens.settings, self.tokens.keyring,
                                                    principal)
 

@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 from starlette.requests import Request
 
 from iam.api.deps import client_of
+from iam.api.errors import OAUTH
+from iam.api.fast_routes import FastRoute
 from iam.api.forms import form_pairs
 from iam.api.offload import cache_first
 from iam.api.schemas import IdentityToken
@@ -50,3 +52,6 @@ async def create_identity_token(request: Request) -> JSONResponse:
         return JSONResponse(body.model_dump(), headers={"Cache-Control": "no-store"})
 
     return await cache_first(answer)
+
+
+FAST_ROUTES = (FastRoute("POST", "/identity/token", create_identity_token, errors=OAUTH),)

@@ -1,12 +1,11 @@
 """The registry token endpoint (`GET`/`POST /token`) and the JWKS the registries trust.
 
-Errors here speak the registry's JSON format, not the admin API's: docker prints
-`unauthorized: authentication required` from the 401 body.
+Errors here speak the registry's JSON format (`iam.api.errors.REGISTRY`), not the admin
+API's: docker prints `unauthorized: authentication required` from the 401 body.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -15,40 +14,17 @@ from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
 from iam.api.deps import RuntimeDep, client_of
+from iam.api.errors import NO_STORE, REGISTRY
+from iam.api.fast_routes import FastRoute
 from iam.api.forms import form_pairs
 from iam.api.offload import cache_first
-from iam.errors import InvalidInput, RateLimited, Unauthenticated
+from iam.errors import InvalidInput, InvalidTokenRequest, Unsupported
 from iam.registry import scopes
 from iam.registry.basic_auth import BasicCredentials
-from iam.registry.token_service import (
-    TokenAnswer,
-    TokenRequest,
-    UnknownService,
-)
+from iam.registry.token_service import TokenAnswer, TokenRequest
 from iam.runtime import Runtime
 
 router = APIRouter(tags=["registry"])
-
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-
-
-def registry_error(status: int, code: str, message: str, headers: dict[str, str] | None = None,
-                   **extra: Any) -> JSONResponse:
-    """The distribution error body: `{"errors":[{"code","message"}]}`."""
-    return JSONResponse({"errors": [{"code": code, "message": message, **extra}]},
-                        status_code=status, headers={**NO_STORE, **(headers or {})})
-
-
-def _unauthorized(runtime_url: str) -> JSONResponse:
-    """401 for every credential failure, the same body whatever the cause.
-
-    docker 28 folds an error without `detail` whose message is its code's default into the
-    bare code and prints only `unauthorized`; with a `detail` (empty here: it says nothing of
-    the cause) it prints the seed's `unauthorized: authentication required`.
-    """
-    realm = f"{runtime_url.rstrip('/')}/token"
-    headers = {"WWW-Authenticate": f'Basic realm="{realm}",charset="UTF-8"'}
-    return registry_error(401, "UNAUTHORIZED", "authentication required", headers, detail=[])
 
 
 def _answer(answer: TokenAnswer) -> JSONResponse:
@@ -59,21 +35,6 @@ def _answer(answer: TokenAnswer) -> JSONResponse:
     if answer.refresh_token:
         body["refresh_token"] = answer.refresh_token
     return JSONResponse(body, headers=NO_STORE)
-
-
-def _in_registry_format(public_url: str, answer: Callable[[], JSONResponse]) -> JSONResponse:
-    """Run `answer`, turning domain errors into the registry's error answers."""
-    try:
-        return answer()
-    except Unauthenticated:
-        return _unauthorized(public_url)
-    except RateLimited as exc:
-        return registry_error(429, "TOOMANYREQUESTS", exc.message,
-                              {"Retry-After": str(exc.retry_after)})
-    except UnknownService as exc:
-        return registry_error(400, "UNSUPPORTED", exc.message)
-    except InvalidInput as exc:
-        return registry_error(400, "INVALID_REQUEST", exc.message)
 
 
 QUERY_LIMITS = {"service": 256, "scope": scopes.MAX_SCOPE_VALUE, "offline_token": 8,
@@ -133,9 +94,7 @@ async def read_registry_token(request: Request) -> Response:
         return _answer(tokens.with_authorization(asked, request.headers.get("authorization"),
                                                  database=database))
 
-    return await cache_first(
-        lambda database: _in_registry_format(runtime.settings.public_url,
-                                             lambda: answer(database)))
+    return await cache_first(answer)
 
 
 FORM_LIMIT = 8192  # per field of the POST form
@@ -149,14 +108,9 @@ async def create_registry_token(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     fields: dict[str, str] = {}
     scope_values: list[str] = []
-    try:
-        pairs = await form_pairs(request, max_fields=MAX_QUERY_FIELDS)
-    except InvalidInput as exc:
-        return registry_error(400, "INVALID_REQUEST", exc.message)
-    for name, value in pairs:
+    for name, value in await form_pairs(request, max_fields=MAX_QUERY_FIELDS):
         if len(value) > FORM_LIMIT:
-            return registry_error(400, "INVALID_REQUEST",
-                                  f"{name[:40]} longer than {FORM_LIMIT} characters")
+            raise InvalidInput(f"{name[:40]} longer than {FORM_LIMIT} characters")
         if name == "scope":
             scope_values.append(value)
         elif value:
@@ -177,17 +131,19 @@ async def create_registry_token(request: Request) -> Response:
                 asked, BasicCredentials(fields["username"], fields["password"]),
                 database=database))
         if grant_type in ("refresh_token", "password"):
-            return registry_error(400, "INVALID_REQUEST",
-                                  f"grant_type={grant_type} needs "
-                                  + ("refresh_token" if grant_type == "refresh_token"
-                                     else "username and password"))
-        return registry_error(400, "UNSUPPORTED",
-                              f"unsupported grant_type {str(grant_type)[:40]!r}; "
-                              "use password or refresh_token")
+            raise InvalidTokenRequest(f"grant_type={grant_type} needs "
+                                      + ("refresh_token" if grant_type == "refresh_token"
+                                         else "username and password"))
+        raise Unsupported(f"unsupported grant_type {str(grant_type)[:40]!r}; "
+                          "use password or refresh_token")
 
-    return await cache_first(
-        lambda database: _in_registry_format(runtime.settings.public_url,
-                                             lambda: answer(database)))
+    return await cache_first(answer)
+
+
+FAST_ROUTES = (
+    FastRoute("GET", "/token", read_registry_token, errors=REGISTRY),
+    FastRoute("POST", "/token", create_registry_token, errors=REGISTRY),
+)
 
 
 @router.get("/.well-known/jwks.json")
