@@ -86,7 +86,7 @@ class RegistryIAM(FastAPI):
 
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema is None:
-            openapi.add_token_endpoints(super().openapi())
+            openapi.add_fast_routes(super().openapi(), FAST_ROUTES)
         return self.openapi_schema  # type: ignore[return-value]
 
 

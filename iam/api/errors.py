@@ -173,6 +173,16 @@ class ErrorFormat:
                 return self.answer(request, exc, *found)
         return None
 
+    def schemas(self, status: int, problem: dict[str, Any]) -> list[dict[str, Any]]:
+        """The bodies an answer of `status` may have, for OpenAPI: this format's when it maps
+        an error to that status; the admin API's (`problem`) when an error of that status
+        is not mapped here, or when no domain error has it (body limit, database down)."""
+        own = [self.schema] if any(s == status for s, _ in self.codes.values()) else []
+        of_status = [cls for cls, s in STATUS.items() if s == status]
+        unmapped = [cls for cls in of_status
+                    if not any(issubclass(cls, mapped) for mapped in self.codes)]
+        return [*own, problem] if unmapped or not of_status else own
+
 
 def registry_error(status: int, code: str, message: str, headers: dict[str, str] | None = None,
                    **extra: Any) -> JSONResponse:

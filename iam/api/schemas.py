@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Generic, Self, TypeVar
+from typing import Annotated, Generic, NotRequired, Self, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr
 from sqlmodel import SQLModel
+from typing_extensions import TypedDict  # pydantic reads only this one on Python 3.11
 
 from iam.store.rows import Paged
 
@@ -168,6 +169,18 @@ class IdentityToken(BaseModel):
     token_type: str = "Bearer"  # noqa: S105 (a type name, not a secret)
     expires_in: int
     expiration: int
+
+
+# A TypedDict, not a model: built as a plain dict on the hot path.
+class RegistryTokenBody(TypedDict):
+    """A signed registry token: `token` and `access_token` (the same JWT), `expires_in`
+    seconds, `issued_at` (RFC 3339), and a `refresh_token` when one was asked for."""
+
+    token: str
+    access_token: str
+    expires_in: int
+    issued_at: str
+    refresh_token: NotRequired[str]
 
 
 class Health(BaseModel):

@@ -13,13 +13,15 @@ from starlette.requests import Request
 
 from iam.api.deps import client_of
 from iam.api.errors import OAUTH
-from iam.api.fast_routes import FastRoute
+from iam.api.fast_routes import FastRoute, Param
 from iam.api.forms import form_pairs
 from iam.api.offload import cache_first
 from iam.api.schemas import IdentityToken
 from iam.runtime import Runtime
 
-FIELDS = ("grant_type", "apikey", "username", "password", "refresh_token", "account")
+FORM = tuple(Param(name) for name in (
+    "grant_type", "apikey", "username", "password", "refresh_token", "account"))
+FIELDS = tuple(p.name for p in FORM)
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -54,4 +56,12 @@ async def create_identity_token(request: Request) -> JSONResponse:
     return await cache_first(answer)
 
 
-FAST_ROUTES = (FastRoute("POST", "/identity/token", create_identity_token, errors=OAUTH),)
+FAST_ROUTES = (FastRoute(
+    "POST", "/identity/token", create_identity_token, errors=OAUTH, tag="identity",
+    summary="IAM access token",
+    description="IBM-style IAM token: `grant_type=urn:ibm:params:oauth:grant-type:apikey` "
+                "with `apikey`, `password` with `username`, `password` (and `account` when "
+                "the name exists in several), or `refresh_token`.",
+    ok=IdentityToken, form=FORM, responses={
+        200: "an access token pair", 400: "RFC 6749 error (or a body of too many fields)",
+        429: "too many failed attempts; see Retry-After"}),)

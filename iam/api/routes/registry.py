@@ -6,7 +6,7 @@ API's: docker prints `unauthorized: authentication required` from the 401 body.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
@@ -15,9 +15,10 @@ from starlette.responses import Response
 
 from iam.api.deps import RuntimeDep, client_of
 from iam.api.errors import NO_STORE, REGISTRY
-from iam.api.fast_routes import FastRoute
+from iam.api.fast_routes import FastRoute, Param, limits
 from iam.api.forms import form_pairs
 from iam.api.offload import cache_first
+from iam.api.schemas import RegistryTokenBody
 from iam.errors import InvalidInput, InvalidTokenRequest, Unsupported
 from iam.registry import scopes
 from iam.registry.basic_auth import BasicCredentials
@@ -28,7 +29,7 @@ router = APIRouter(tags=["registry"])
 
 
 def _answer(answer: TokenAnswer) -> JSONResponse:
-    body: dict[str, Any] = {
+    body: RegistryTokenBody = {
         "token": answer.token.token, "access_token": answer.token.token,
         "expires_in": answer.token.expires_in, "issued_at": answer.token.issued_at_rfc3339,
     }
@@ -37,8 +38,15 @@ def _answer(answer: TokenAnswer) -> JSONResponse:
     return JSONResponse(body, headers=NO_STORE)
 
 
-QUERY_LIMITS = {"service": 256, "scope": scopes.MAX_SCOPE_VALUE, "offline_token": 8,
-                "account": 256, "client_id": 256}
+QUERY = (
+    Param("service", 256, "the registry's `service` (required)"),
+    Param("scope", scopes.MAX_SCOPE_VALUE, "`repository:<namespace>/<name>:pull,push`...",
+          repeated=True),
+    Param("offline_token", 8, "`true`: also return a refresh token"),
+    Param("account", 256, "ignored (docker sends the user name)"),
+    Param("client_id", 256, "ignored (the client's name)"),
+)
+QUERY_LIMITS = limits(QUERY)
 #: Bounds on the raw query, checked before it is split: the scope text at its bound,
 #: percent-encoded (`%3A`, `%2F`: three bytes a character), and a little more.
 MAX_QUERY_BYTES = 3 * scopes.MAX_SCOPE_TEXT + 4096
@@ -98,6 +106,9 @@ async def read_registry_token(request: Request) -> Response:
 
 
 FORM_LIMIT = 8192  # per field of the POST form
+FORM = (*(Param(name, FORM_LIMIT) for name in (
+    "grant_type", "refresh_token", "username", "password", "access_type", "service",
+    "client_id")), Param("scope", FORM_LIMIT, repeated=True))
 
 
 async def create_registry_token(request: Request) -> Response:
@@ -140,10 +151,27 @@ async def create_registry_token(request: Request) -> Response:
     return await cache_first(answer)
 
 
-FAST_ROUTES = (
-    FastRoute("GET", "/token", read_registry_token, errors=REGISTRY),
-    FastRoute("POST", "/token", create_registry_token, errors=REGISTRY),
-)
+RESPONSES = {
+    200: "a signed registry token",
+    400: "unknown service or grant, or bad scope",
+    401: "bad credentials (the same answer whatever the cause)",
+    429: "too many failed attempts; see Retry-After",
+}
+_GET = FastRoute(
+    "GET", "/token", read_registry_token, errors=REGISTRY, tag="registry",
+    summary="Docker token",
+    description="The Docker token protocol: HTTP Basic with `iamapikey` and an API key, "
+                "`iambearer` and an access token, or a user and password; no scope for a "
+                "login. Every requested scope is in the answer, with no actions when nothing "
+                "is granted.",
+    ok=RegistryTokenBody, responses=RESPONSES, query=QUERY)
+FAST_ROUTES = (_GET, replace(
+    _GET, method="POST", endpoint=create_registry_token, query=(), form=FORM,
+    summary="Docker token, OAuth2 form",
+    description="What docker sends after `docker login`: `grant_type=refresh_token` with the "
+                "refresh token the login returned, or `grant_type=password` (with "
+                "`access_type=offline` for a refresh token); `service`, `scope` repeated or "
+                "space-separated."))
 
 
 @router.get("/.well-known/jwks.json")
