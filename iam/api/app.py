@@ -51,12 +51,12 @@ FAST_ROUTES = (*registry_routes.FAST_ROUTES, *identity_token.FAST_ROUTES)
 
 
 class RegistryIAM(FastAPI):
-    """The FastAPI app, with the token endpoints (`GET /token`, `POST /token`: every docker
-    or skopeo pull and push; `POST /identity/token`: every CLI and CI login) served ahead of
-    its middleware
-    and router, with the same body limit, security headers and error mapping by direct
-    calls. Eight middleware layers, per-parameter validation and a thread hop were most of
-    a token's cost (BENCHMARKS.md); the admin API keeps all of them."""
+    """The FastAPI app, with the token endpoints (`FAST_ROUTES`: `GET /token`, `POST /token`,
+    every docker or skopeo pull and push; `POST /identity/token`, every CLI and CI login)
+    served ahead of its middleware and router, with the same body limit, security headers
+    and error mapping (in the format each route names) by direct calls, and documented from
+    their declarations. Eight middleware layers, per-parameter validation and a thread hop
+    were most of a token's cost (BENCHMARKS.md); the admin API keeps all of them."""
 
     HOT: ClassVar[dict[tuple[str, str], FastRoute]] = {
         (route.method, route.path): route for route in FAST_ROUTES}
