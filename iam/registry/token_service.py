@@ -96,15 +96,16 @@ class TokenService(TokenParts):
     roles: RoleCatalog
 
     def registry(self, service: str | None) -> Registry:
+        registry = self.settings.registry(service) if service else None
+        if registry is not None:
+            return registry
+        # Only a refusal names the known services: a token request does not build the list.
         known = ", ".join(r.service for r in self.settings.registries)
         if not service:
             raise Unsupported(f"missing service; this token service issues tokens for: "
                               f"{known}")
-        registry = self.settings.registry(service)
-        if registry is None:
-            raise Unsupported(f"unknown service {service[:100]!r}; this token service "
-                              f"issues tokens for: {known}")
-        return registry
+        raise Unsupported(f"unknown service {service[:100]!r}; this token service "
+                          f"issues tokens for: {known}")
 
     def anonymous(self, request: TokenRequest) -> TokenAnswer:
         """No credentials: a token that grants nothing, so the registry challenges again."""
