@@ -3,9 +3,10 @@
 The churn test runs `IAM_CHURN_SECONDS` (default 20; the issue's figure is 60) of registry
 token requests spread over the replicas while other threads create keys on one replica, use
 them on every replica, and disable or delete them on another: zero 5xx, every created key
-works at once everywhere, every disabled or deleted key is refused by every replica within
-1 s, and after a clean shutdown every admin change has its audit event. Failed logins are
-counted in Redis, so the brute-force limit holds across replicas.
+works at once everywhere, every disabled or deleted key is refused by every replica for any
+request sent more than 1 s after the change, and after a clean shutdown every admin change
+has its audit event. Failed logins are counted in Redis, so the brute-force limit holds
+across replicas.
 """
 
 from __future__ import annotations
@@ -209,19 +210,22 @@ def _churn(cluster: Cluster, robot: str, stop: float, tally: Tally, n: int) -> N
                 continue
             revoked_at = time.monotonic()
             for server in cluster.replicas:
+                # Measured when each request is *sent*: the bound is that a request sent more
+                # than 1 s after the revocation is refused, whatever a loaded machine then
+                # takes to answer it.
                 while True:
+                    sent = time.monotonic() - revoked_at
                     t = tally.saw(http.get(f"{server.url}/token", headers=_basic(apikey),
                                            params={"service": SERVICE, "scope": SCOPE}))
-                    waited = time.monotonic() - revoked_at
                     if t.status_code == 401:
                         break
-                    if waited > REVOCATION_BOUND_S:
-                        tally.problem(f"revoked key still works on {server.url} after "
-                                      f"{waited:.2f} s: {t.status_code}")
+                    if sent > REVOCATION_BOUND_S:
+                        tally.problem(f"revoked key still works on {server.url} for a request "
+                                      f"sent {sent:.2f} s after: {t.status_code}")
                         break
                     time.sleep(0.05)
                 with tally.lock:
-                    tally.worst_revocation = max(tally.worst_revocation, waited)
+                    tally.worst_revocation = max(tally.worst_revocation, sent)
             with tally.lock:
                 tally.revoked += 1
 
@@ -261,11 +265,12 @@ def _token_actions(server: Server, apikey: str, scope: str) -> httpx.Response:
 
 def _eventually(check: Callable[[], httpx.Response], *, bound: float = REVOCATION_BOUND_S,
                 until: Callable[[httpx.Response], bool]) -> httpx.Response:
-    """Ask until `until` holds or the revocation bound has passed; the last answer."""
+    """Ask until `until` holds or a request was sent after the bound; the last answer."""
     deadline = time.monotonic() + bound
     while True:
+        late = time.monotonic() > deadline
         r = check()
-        if until(r) or time.monotonic() > deadline:
+        if until(r) or late:
             return r
         time.sleep(0.02)
 

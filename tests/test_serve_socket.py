@@ -1,7 +1,7 @@
 """`iam serve --workers N` hands its workers a listener whose connections get TCP_NODELAY.
 
-uvicorn binds that listener with `proto` 0 (uvicorn#3149) and asyncio then leaves Nagle's
-algorithm on: every keep-alive request after the first waited ~40 ms for the client's
+uvicorn before 0.55 bound that listener with `proto` 0 (uvicorn#3149) and asyncio then left
+Nagle's algorithm on: every keep-alive request after the first waited ~40 ms for the client's
 delayed ACK. `tcp_listener` declares the socket as TCP; this checks the accepted socket.
 """
 
@@ -34,16 +34,23 @@ async def _nodelay_of_accepted(listener: socket.socket) -> int:
         server.close()
 
 
+def _proto_zero_listener() -> socket.socket:
+    """A listener bound as uvicorn < 0.55 binds it for `--workers` (uvicorn#3149)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 0)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    return sock
+
+
 def test_workers_listener_gives_connections_tcp_nodelay() -> None:
     config = uvicorn.Config("iam.api.app:create_app", host="127.0.0.1", port=0, workers=2)
-    listener = tcp_listener(config.bind_socket())
-    assert listener.proto == socket.IPPROTO_TCP
-    assert asyncio.run(_nodelay_of_accepted(listener)) != 0
+    with tcp_listener(config.bind_socket()) as listener:
+        assert listener.proto == socket.IPPROTO_TCP
+        assert asyncio.run(_nodelay_of_accepted(listener)) != 0
 
 
-def test_uvicorn_listener_alone_would_not() -> None:
-    """The upstream behaviour the fix works around; if it changes, tcp_listener can go."""
-    config = uvicorn.Config("iam.api.app:create_app", host="127.0.0.1", port=0, workers=2)
-    listener = config.bind_socket()
-    assert listener.proto == 0
-    assert asyncio.run(_nodelay_of_accepted(listener)) == 0
+def test_a_listener_bound_without_a_protocol_is_declared_tcp() -> None:
+    """Whatever uvicorn version is installed, a proto-0 listener still gets TCP_NODELAY."""
+    with tcp_listener(_proto_zero_listener()) as listener:
+        assert listener.proto == socket.IPPROTO_TCP
+        assert asyncio.run(_nodelay_of_accepted(listener)) != 0
