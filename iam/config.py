@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -26,10 +26,23 @@ DEFAULT_REGISTRY_SERVICE = "registry.local"
 
 
 class Registry(BaseModel):
-    """A registry we issue tokens for: its `service` is the JWT `aud`."""
+    """A registry we issue tokens for: its `service` is the JWT `aud`.
+
+    `url` is where this service reaches the registry's API for content operations (image
+    list, tag, removal); "" means it is not known and those operations refuse. `trust` is
+    how the registry checks our tokens: `bundle` (x5c chained to `rootcertbundle`; 2.8 and
+    3.x) or `jwks` (no x5c, `kid` = RFC 7638 thumbprint; distribution 3.x with `jwks`).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     service: str = Field(min_length=1, max_length=256)
     region: str = Field(default="", max_length=64)
+    url: str = Field(default="", max_length=2048)
+    ca_file: Path | None = None
+    tls_verify: bool = True
+    delete_enabled: bool = True
+    trust: Literal["bundle", "jwks"] = "bundle"
 
 
 def _config_file() -> Path | None:
@@ -160,12 +173,6 @@ class Settings(BaseSettings):
     @property
     def refresh_audience(self) -> str:
         return f"{self.issuer}/refresh"
-
-    def registry(self, service: str) -> Registry | None:
-        for registry in self.registries:
-            if registry.service == service:
-                return registry
-        return None
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -21,6 +21,7 @@ from iam.identity import server_secret
 from iam.identity.accounts import system_account
 from iam.identity.attempts import Attempts
 from iam.identity.ratelimit import FailureLimiter
+from iam.registry.directory import RegistryDirectory
 from iam.registry.token_service import TokenService
 from iam.store import db
 from iam.store.generation_cache import AuthCache
@@ -30,7 +31,7 @@ from iam.tokens.signing import Keyring
 SYSTEM_ACCOUNT_RETRY_S = 10.0
 #: The services below, built from the parts on first use and built again when a part is
 #: replaced (a test swaps the limiter, say).
-SERVICES = ("attempts", "registry_tokens", "identity_tokens")
+SERVICES = ("attempts", "registries", "registry_tokens", "identity_tokens")
 
 
 @dataclass
@@ -81,10 +82,14 @@ class Runtime:
                         system_account_id=self.system_account_id)
 
     @cached_property
+    def registries(self) -> RegistryDirectory:
+        return RegistryDirectory(self.settings.registries)
+
+    @cached_property
     def registry_tokens(self) -> TokenService:
         return TokenService(settings=self.settings, keyring=self.keyring, secret=self.secret,
                             cache=self.authcache, read=self.read, attempts=self.attempts,
-                            roles=self.roles)
+                            roles=self.roles, registries=self.registries)
 
     @cached_property
     def identity_tokens(self) -> IdentityTokens:

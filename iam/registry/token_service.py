@@ -28,6 +28,7 @@ from iam.identity.authn import Principal
 from iam.registry import basic_auth, claims, grant
 from iam.registry.basic_auth import APIKEY_USER, BEARER_USER, BasicCredentials
 from iam.registry.claims import RegistryToken
+from iam.registry.directory import RegistryDirectory
 from iam.registry.grant import Held
 from iam.registry.scopes import Scope
 from iam.store.generation_cache import AuthCache, SessionFor, lazy_session
@@ -94,13 +95,14 @@ class TokenService(TokenParts):
 
     attempts: Attempts
     roles: RoleCatalog
+    registries: RegistryDirectory
 
     def registry(self, service: str | None) -> Registry:
-        registry = self.settings.registry(service) if service else None
+        registry = self.registries.get(service) if service else None
         if registry is not None:
             return registry
         # Only a refusal names the known services: a token request does not build the list.
-        known = ", ".join(r.service for r in self.settings.registries)
+        known = self.registries.names()
         if not service:
             raise Unsupported(f"missing service; this token service issues tokens for: "
                               f"{known}")

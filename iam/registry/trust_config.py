@@ -14,6 +14,7 @@ from pathlib import Path
 
 from iam.config import Settings
 from iam.errors import InvalidInput
+from iam.registry.directory import RegistryDirectory
 from iam.tokens.signing import SigningKey, load_keys
 
 BUNDLE_FILE = "iam-token-bundle.pem"
@@ -62,8 +63,8 @@ def write_trust_files(keys: list[SigningKey], out_dir: Path) -> tuple[Path, Path
 def write_registry_config(settings: Settings, *, service: str, realm: str,
                           out_dir: Path) -> RegistryConfig:
     """Write the trust files for `service` and return its `auth.token` section."""
-    if settings.registry(service) is None:
-        known = ", ".join(r.service for r in settings.registries)
+    if RegistryDirectory(settings.registries).get(service) is None:
+        known = RegistryDirectory(settings.registries).names()
         raise InvalidInput(f"unknown service {service!r}; the configured registries are: "
                            f"{known} (set IAM_REGISTRIES or `registries` in the config file)")
     keys = load_keys(settings.keys_dir)
