@@ -347,6 +347,8 @@ def test_image_untag_is_refused_on_distribution_2_8_and_changes_nothing(
     assert message.startswith(f"registry {US} cannot remove a tag alone")
     assert "DIGEST_INVALID" in message and "Nothing was changed" in message
     assert ("team-a/untag", "1") in world.tags(namespace="team-a")
+    event = world.audit("admin.untag_image")[0]
+    assert (event["outcome"], event["detail"]["error"]) == ("failure", message)
 
 
 def test_repository_rm_empties_the_repository_and_hides_it(world: World) -> None:
