@@ -276,12 +276,13 @@ def build_index(layout: Path, *, platforms: tuple[tuple[str, str], ...] = (
     (layout / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
     children = []
     for os_name, arch in platforms:
-        payload = secrets.token_bytes(1024)
-        layer = {"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                 **_blob(layout, payload)}
+        payload = secrets.token_bytes(1024)  # compressed already: skopeo pushes it as is
+        layer = {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                 **_blob(layout, gzip.compress(payload, mtime=0))}
         config = {"architecture": arch, "os": os_name, "created": "2026-01-02T03:04:05Z",
                   "config": {"Labels": labels or {}, "Env": env or []},
-                  "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]}}
+                  "rootfs": {"type": "layers",
+                             "diff_ids": [f"sha256:{hashlib.sha256(payload).hexdigest()}"]}}
         config_desc = {"mediaType": "application/vnd.oci.image.config.v1+json",
                        **_blob(layout, json.dumps(config).encode())}
         manifest = {"schemaVersion": 2,
