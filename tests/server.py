@@ -71,13 +71,13 @@ class Server:
                                  f"{proc.stdout}\n{proc.stderr}")
         return result
 
-    def start(self, *extra: str) -> None:
+    def start(self, *extra: str, ready_within: float = 30) -> None:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [str(self.bin_dir / "iam"), "serve", "--port", str(self.port), "--access-log", *extra],
             env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + ready_within
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"iam serve exited:\n{self.log_path.read_text()}")

@@ -144,7 +144,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                          IAM_TOKEN_TTL=str(TTL), IAM_NAMESPACE_REMOVAL_INTERVAL="1",
                          IAM_REGISTRY_TIMEOUT="3")
     server.cli("init", "--apikey-file", str(root / "owner.key"))
-    server.start("--workers", "2")
+    server.start("--workers", "2", ready_within=90)  # two processes importing at once
     registries: dict[str, Registry] = {}
     try:
         for service in REGIONS:
