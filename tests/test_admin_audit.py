@@ -100,6 +100,12 @@ def _every_change(client: TestClient, admin: Headers) -> list[tuple[str, Respons
     call("delete_user", "DELETE", user_path)
     call("delete_service_id", "DELETE", path)
     call("create_account", "POST", "/v1/accounts", json={"name": "tenant-b"})
+    call("create_registry", "POST", "/v1/registries", json={"service": "registry.ap",
+                                                             "region": "ap-north"})
+    registry_path = "/v1/registries/registry.ap"
+    call("update_registry", "PATCH", registry_path, _tagged(client, registry_path, admin),
+         json={"url": "https://ap.example"})
+    call("delete_registry", "DELETE", registry_path)
     return calls
 
 
