@@ -91,8 +91,10 @@ def registry_config(
         help="URL of this service's token endpoint, as the registry's clients reach it "
              "[default: IAM_PUBLIC_URL/token]")] = None,
     out: Annotated[Path, typer.Option(help="Directory for the certificate bundle")] = Path("."),
+    output: OutputOpt = Format.table,
 ) -> None:
-    """Write the certificate bundle and print the `auth.token` section of config.yml."""
+    """Write the certificate bundle and print the `auth.token` section of config.yml
+    (with --output json: the files written and that section as one string)."""
     from iam.registry.trust_config import write_registry_config
 
     settings = _settings()
@@ -102,5 +104,9 @@ def registry_config(
             realm=realm or f"{settings.public_url.rstrip('/')}/token")
     except IamError as exc:
         fail(exc.message)
+    if output == Format.json:
+        emit({"service": service, "bundle": str(config.bundle), "jwks": str(config.jwks),
+              "auth_section": config.auth_section}, output)
+        return
     typer.echo(f"# wrote {config.bundle} and {config.jwks}", err=True)
     typer.echo(config.auth_section, nl=False)

@@ -37,11 +37,14 @@ def list_namespace_reservations(
 @router.delete("/{name}", status_code=204)
 def release_namespace_reservation(
     name: str, caller: CurrentPrincipal, runtime: RuntimeDep, journal: JournalDep,
-    region: Annotated[str, Query(max_length=64, description="Region; empty = the default")] = "",
+    region: Annotated[str | None, Query(
+        max_length=64, description="Region; omitted: the one region every known registry "
+                                   "serves (400 when they serve several)")] = None,
 ) -> None:
     """Release a reserved name (system operator only): any account may then take it."""
     if not caller.is_operator:
         raise Forbidden(RELEASE, "only the system operator may release a namespace "
                                  "reservation")
+    region = runtime.registries.namespace_region(region, new=False)
     with runtime.write() as session:
         namespaces.release_reservation(session, journal=journal, region=region, name=name)

@@ -11,15 +11,19 @@ from iam.api.deps import CurrentPrincipal, JournalDep, RuntimeDep
 from iam.api.policy_schemas import NamespaceList, NamespacePublic
 
 router = APIRouter(prefix="/v1/namespaces", tags=["namespaces"])
-Region = Annotated[str, Query(max_length=64, description="Region; empty = the default")]
+Region = Annotated[str | None, Query(
+    max_length=64, description="Region; omitted: the one region every known registry serves "
+                               "(400 when they serve several)")]
 
 
 @router.put("/{name}", status_code=201)
 def create_namespace(name: str, caller: CurrentPrincipal, runtime: RuntimeDep,
                      journal: JournalDep, response: Response,
-                     region: Region = "") -> NamespacePublic:
-    """Create (201); 200 if the account already holds it; 409 if another account does."""
+                     region: Region = None) -> NamespacePublic:
+    """Create (201); 200 if the account already holds it; 409 if another account does; 400
+    for a region no known registry serves."""
     namespaces.check_name(name)
+    region = runtime.registries.namespace_region(region, new=True)
     namespaces.check_region(region)
     with runtime.write() as session:
         guard.require_to_create_namespace(session, runtime.roles, caller, region=region, name=name)
@@ -43,7 +47,8 @@ def list_namespaces(caller: CurrentPrincipal, runtime: RuntimeDep,
 
 @router.delete("/{name}", status_code=204)
 def delete_namespace(name: str, caller: CurrentPrincipal, runtime: RuntimeDep,
-                     journal: JournalDep, region: Region = "") -> None:
+                     journal: JournalDep, region: Region = None) -> None:
+    region = runtime.registries.namespace_region(region, new=False)
     with runtime.write() as session:
         namespaces.get_namespace(session, account_id=caller.account_id, region=region,
                                  name=name)
