@@ -91,12 +91,14 @@ def serve(
     standard output; the logs go to standard error."""
     import uvicorn
 
+    from iam.registry.registries import check_configured
     from iam.runtime import Runtime
     from iam.store.db import migrate
 
     settings = _settings()
     try:
         migrate(settings.db_url)
+        check_configured(settings.registries)  # the registries the workers seed
         Runtime.start(settings).close()  # refuse bad keys, secrets, roles before serving
     except IamError as exc:
         fail(exc.message)
