@@ -5,12 +5,14 @@ it would hand out a name whose images may remain."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import registries_in
 from tests.server import Server, make_server
 from tests.test_policies_api import Headers, namespace, robot, second_account
 
@@ -28,6 +30,7 @@ def release(client: TestClient, headers: Headers, name: str, region: str = "") -
                          headers=headers).status_code
 
 
+@pytest.mark.regions("us-south", "eu-de")
 def test_deleted_name_is_refused_to_another_account_with_409_reserved(
         client: TestClient, admin: Headers) -> None:
     assert namespace(client, admin, "team-old").status_code == 201
@@ -49,6 +52,7 @@ def test_deleted_name_is_refused_to_another_account_with_409_reserved(
     assert client.get("/v1/namespaces", headers=b).json()["count"] == 0
 
 
+@pytest.mark.regions("us-south", "eu-de")
 def test_deleted_name_is_free_in_another_region(client: TestClient, admin: Headers) -> None:
     namespace(client, admin, "team-old")
     client.delete("/v1/namespaces/team-old", headers=admin)
@@ -77,6 +81,7 @@ def test_same_account_may_add_its_deleted_name_again(client: TestClient,
     assert reservations(client, admin) == []
 
 
+@pytest.mark.regions("us-south", "eu-de")
 def test_reservation_is_listed_for_the_operator_with_account_and_deleted_at(
         client: TestClient, admin: Headers) -> None:
     namespace(client, admin, "team-old")
@@ -165,7 +170,7 @@ def test_listing_reservations_needs_namespace_list(client: TestClient, admin: He
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    srv = make_server(tmp_path / "srv")
+    srv = make_server(tmp_path / "srv", IAM_REGISTRIES=json.dumps(registries_in("us-south")))
     srv.cli("init", "--apikey-file", str(srv.root / "owner.key"))
     srv.start()
     yield srv
