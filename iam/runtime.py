@@ -17,6 +17,8 @@ from iam.access import roles as role_data
 from iam.audit.activity import ActivityRecorder
 from iam.audit.trail import AuditTrail
 from iam.config import Settings
+from iam.federation.exchange import Federation
+from iam.federation.issuer_keys import IssuerKeys
 from iam.identity import server_secret
 from iam.identity.accounts import system_account
 from iam.identity.attempts import Attempts
@@ -31,7 +33,7 @@ from iam.tokens.signing import Keyring
 SYSTEM_ACCOUNT_RETRY_S = 10.0
 #: The services below, built from the parts on first use and built again when a part is
 #: replaced (a test swaps the limiter, say).
-SERVICES = ("attempts", "registries", "registry_tokens", "identity_tokens")
+SERVICES = ("attempts", "registries", "registry_tokens", "identity_tokens", "federation")
 
 
 @dataclass
@@ -46,6 +48,8 @@ class Runtime:
     authcache: AuthCache
     #: the one role catalog of this process, handed to whatever evaluates or validates
     roles: role_data.RoleCatalog
+    #: the keys of every workload-token issuer, fetched and cached per process
+    issuer_keys: IssuerKeys
     #: the system account's id, read once (every failed authentication is recorded there)
     _system_account: str | None = field(default=None, init=False, repr=False)
     _system_account_tried: float = field(default=float("-inf"), init=False, repr=False)
@@ -64,9 +68,13 @@ class Runtime:
                                           window=settings.auth_failure_window)
         authcache = AuthCache(engine, max_entries=settings.authz_cache_entries,
                               poll_seconds=settings.authz_poll_seconds)
+        issuer_keys = IssuerKeys(refresh_after=settings.issuer_keys_refresh,
+                                 max_age=settings.issuer_keys_max_age,
+                                 refetch_interval=settings.issuer_refetch_interval,
+                                 timeout=settings.issuer_fetch_timeout)
         return cls(settings=settings, engine=engine, keyring=keyring, secret=secret,
                    activity=activity, audit=audit, limiter=limiter, authcache=authcache,
-                   roles=catalog)
+                   roles=catalog, issuer_keys=issuer_keys)
 
     def __setattr__(self, name: str, value: object) -> None:
         super().__setattr__(name, value)
@@ -86,15 +94,21 @@ class Runtime:
         return RegistryDirectory(self.settings.registries)
 
     @cached_property
+    def federation(self) -> Federation:
+        return Federation(cache=self.authcache, keys=self.issuer_keys)
+
+    @cached_property
     def registry_tokens(self) -> TokenService:
         return TokenService(settings=self.settings, keyring=self.keyring, secret=self.secret,
-                            cache=self.authcache, read=self.read, attempts=self.attempts,
-                            roles=self.roles, registries=self.registries)
+                            cache=self.authcache, read=self.read, federation=self.federation,
+                            attempts=self.attempts, roles=self.roles,
+                            registries=self.registries)
 
     @cached_property
     def identity_tokens(self) -> IdentityTokens:
         return IdentityTokens(settings=self.settings, keyring=self.keyring, secret=self.secret,
-                              cache=self.authcache, read=self.read)
+                              cache=self.authcache, read=self.read,
+                              federation=self.federation)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
