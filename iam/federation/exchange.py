@@ -148,12 +148,17 @@ class Federation:
                 "iamprofile/<profile name or id> (profile_id or profile_name)",
                 reason="ambiguous_profile")
         if not matched:
-            # A profile that was named is told (its account's trail shows the refusal).
-            who = dict(zip(("account_id", "iam_id"), next(iter(asked)), strict=True)) \
-                if profile is not None and len(asked) == 1 else {}
-            if refusal is not None:
-                raise WorkloadTokenRefused(refusal.message, reason=refusal.reason, **who)
-            raise WorkloadTokenRefused(NO_MATCH, reason="no_matching_rule", **who)
+            # The refusal goes to the trail of the one account (and profile, when one was
+            # named) whose rules were tried; with several, to none of them.
+            accounts = {account_id for account_id, _ in asked}
+            who: dict[str, str] = {}
+            if len(accounts) == 1:
+                who["account_id"] = next(iter(accounts))
+                if profile is not None and len(asked) == 1:
+                    who["iam_id"] = next(iter(asked))[1]
+            message, reason = ((refusal.message, refusal.reason) if refusal is not None
+                               else (NO_MATCH, "no_matching_rule"))
+            raise WorkloadTokenRefused(message, reason=reason, **who)
         rule, trust, claims = min(matched, key=lambda m: (m[0].expiration, m[0].id))
         ends = min(datetime.fromtimestamp(claims["exp"], UTC),
                    datetime.now(UTC) + timedelta(seconds=rule.expiration))

@@ -31,6 +31,7 @@ from iam.store.generation_cache import NeedsDatabase
 
 log = logging.getLogger("iam.federation")
 
+MAX_STATIC = 1024  # parsed static key sets kept
 Fetch = Callable[[str, bool, float], Any]  # (issuer url, allow_http, timeout) -> JWKS
 
 
@@ -67,6 +68,8 @@ class IssuerKeys:
         if issuer.jwks is not None:
             static = self._static.get((issuer.id, issuer.entity_tag))
             if static is None:
+                if len(self._static) >= MAX_STATIC:  # old versions of changed issuers
+                    self._static.clear()
                 static = self._static[(issuer.id, issuer.entity_tag)] = usable_keys(
                     issuer.jwks)
             return self._pick(static, kid, issuer)
