@@ -20,7 +20,7 @@ from tests.oidc_env import AUDIENCE
 Headers = dict[str, str]
 REGISTRY = "registry.local"
 NAMESPACE = "team-a"
-FAST_KEYS = {"issuer_keys_refresh": 2.0, "issuer_keys_max_age": 4.0,
+FAST_KEYS = {"issuer_keys_refresh": 1.0, "issuer_keys_max_age": 6.0,
              "issuer_refetch_interval": 0.5, "issuer_fetch_timeout": 2.0,
              "auth_max_failures": 10_000}  # the refusals tested would otherwise turn 429
 

@@ -171,6 +171,41 @@ def test_downgrade_to_0002_and_back_keeps_every_row(empty_db: str) -> None:
                     ("other",)]
 
 
+# --- 0004: registries ------------------------------------------------------------------------
+
+_REGISTRY_CHANGES = (
+    "INSERT INTO registries (service, region, url, ca_file, tls_verify, delete_enabled, trust,"
+    f" created_at, modified_at, removed_at, entity_tag) VALUES ('registry.us', 'us-south', '',"
+    f" NULL, true, true, 'bundle', '{NOW}', '{NOW}', NULL, 'x')",
+    "UPDATE registries SET region = 'eu-de' WHERE service = 'registry.us'",
+    "DELETE FROM registries WHERE service = 'registry.us'",
+)
+
+
+def test_upgrade_to_0004_bumps_the_generation_on_every_registry_change(empty_db: str) -> None:
+    migrate(empty_db, "0004")
+    engine = create_engine(empty_db)
+    try:
+        for sql in _REGISTRY_CHANGES:
+            before = _generation(empty_db)
+            with engine.begin() as conn:
+                conn.execute(text(sql))
+            assert _generation(empty_db) > before, sql
+    finally:
+        engine.dispose()
+
+
+def test_downgrade_to_0003_drops_registries_and_keeps_the_other_triggers(
+        empty_db: str) -> None:
+    _seed_at_0002(empty_db)
+    migrate(empty_db, "0004")
+    downgrade(empty_db, "0003")
+    assert "registries" not in _tables(empty_db)
+    assert _bumps_on_every_watched_change(empty_db)
+    migrate(empty_db, "0004")
+    assert "registries" in _tables(empty_db)
+
+
 # --- 0006: trusted profiles, claim rules, issuers -------------------------------------------
 
 FEDERATION_CHANGES = [
@@ -207,11 +242,18 @@ def test_changes_to_issuers_profiles_and_rules_bump_the_authz_generation(empty_d
         engine.dispose()
 
 
-def test_downgrade_to_0003_drops_the_federation_tables_and_keeps_the_rest(
+def _before_0006(url: str) -> str:
+    """The revision 0006 follows (re-chained when other migrations land before it)."""
+    down = ScriptDirectory.from_config(alembic_config(url)).get_revision("0006").down_revision
+    assert isinstance(down, str)
+    return down
+
+
+def test_downgrade_below_0006_drops_the_federation_tables_and_keeps_the_rest(
         empty_db: str) -> None:
     _seed_at_0002(empty_db)
     migrate(empty_db)
-    downgrade(empty_db, "0003")
+    downgrade(empty_db, _before_0006(empty_db))
     assert not {"issuers", "trusted_profiles", "claim_rules"} & _tables(empty_db)
     assert len(_rows(empty_db, "SELECT id FROM service_ids")) == 4
     assert _bumps_on_every_watched_change(empty_db)

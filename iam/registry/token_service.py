@@ -224,4 +224,5 @@ class TokenService(TokenParts):
               ttl: int | None = None) -> RegistryToken:
         return claims.issue(keyring=self.keyring, issuer=self.settings.issuer,
                             subject=subject, audience=registry.service, access=access,
-                            ttl=self.settings.token_ttl if ttl is None else ttl)
+                            ttl=self.settings.token_ttl if ttl is None else ttl,
+                            trust=registry.trust)
