@@ -10,7 +10,9 @@ against Basic `iamprofile/ci-push:<GitHub-shaped JWT>`. After one warm-up reques
 them alternately for `rounds` rounds; the ratio is the median of the per-round ratios of
 requests per second (and of p50 latency), so load from elsewhere on the machine falls on
 both alike. Then the same in process (`in_process`): the token service's own path for a
-cache hit, no HTTP, CPU time per call. Prints one JSON document.
+cache hit, no HTTP, CPU time per call, for a repeated token (its decision reused, as for
+an API key) and for each token's first use (verified with the cached keys, its rule
+matched). Prints one JSON document.
 """
 
 from __future__ import annotations
@@ -170,16 +172,32 @@ def in_process(*, rounds: int, n: int) -> dict[str, Any]:
                      "federated": BasicCredentials("iamprofile/ci-push", token)}
             for credentials in cases.values():
                 tokens.with_basic(request, credentials)  # warm, with the database
-            per_call: dict[str, list[float]] = {name: [] for name in cases}
-            for _ in range(rounds):
+            fresh_count = min(n, 300)
+            fresh = [[BasicCredentials("iamprofile/ci-push", issuer.mint(
+                {"aud": AUDIENCE, "sub": "repo:acme/web:ref:refs/heads/main",
+                 "repository": "acme/web", "ref": "refs/heads/main"}, expires_in=3600))
+                      for _ in range(fresh_count)] for _ in range(rounds)]
+            per_call: dict[str, list[float]] = {name: [] for name in (*cases, "first_use")}
+            for round_ in range(rounds):
                 for name, credentials in cases.items():
                     started = time.process_time()
                     for _ in range(n):
                         tokens.with_basic(request, credentials, database=False)
                     per_call[name].append((time.process_time() - started) / n * 1e6)
-    ratios = [f / a for a, f in zip(per_call["apikey"], per_call["federated"], strict=True)]
-    return {"calls_per_round": n, "cpu_us_per_call": per_call,
-            "cost_ratio": round(statistics.median(ratios), 3)}
+                started = time.process_time()
+                for credentials in fresh[round_]:  # each token's first use: verified
+                    tokens.with_basic(request, credentials, database=False)
+                per_call["first_use"].append((time.process_time() - started)
+                                             / fresh_count * 1e6)
+
+    def ratio(case: str) -> float:
+        return round(statistics.median(
+            f / a for a, f in zip(per_call["apikey"], per_call[case], strict=True)), 3)
+
+    return {"calls_per_round": n, "first_use_calls_per_round": fresh_count,
+            "cpu_us_per_call": {k: [round(v, 1) for v in vs] for k, vs in per_call.items()},
+            "cost_ratio_repeated_token": ratio("federated"),
+            "cost_ratio_first_use_of_a_token": ratio("first_use")}
 
 
 def main() -> None:

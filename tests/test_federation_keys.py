@@ -174,3 +174,11 @@ def test_fetch_over_plain_http_needs_the_opt_out(misbehaving: str) -> None:
 def test_discovery_naming_another_issuer_is_refused(misbehaving: str) -> None:
     with pytest.raises(FetchFailed, match="names another issuer"):
         discover_jwks(f"{misbehaving}/impostor", allow_http=True, timeout=2)
+
+
+def test_settings_refuse_keys_that_expire_before_their_refresh() -> None:
+    from iam.config import load_settings
+    from iam.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="IAM_ISSUER_KEYS_MAX_AGE must be at least"):
+        load_settings(issuer_keys_refresh=600, issuer_keys_max_age=60)

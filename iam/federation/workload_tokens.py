@@ -34,8 +34,8 @@ def peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         raise _refused(f"the workload token is longer than {MAX_TOKEN} characters",
                        "malformed")
     try:
-        header = jwt.get_unverified_header(token)
-        claims = jwt.decode(token, options={"verify_signature": False})
+        found = jwt.api_jwt.decode_complete(token, options={"verify_signature": False})
+        header, claims = found["header"], found["payload"]
     except jwt.PyJWTError:
         raise _refused("the workload token is not a JWT", "malformed") from None
     if not isinstance(claims.get("iss"), str):

@@ -14,6 +14,7 @@ trip.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -166,8 +167,12 @@ class TokenService(TokenParts):
             return self.federation.principal_of(session, token, profile=profile,
                                                 account=account, database=database)
 
+        # A repeated request (docker asks once per blob and manifest with one login) reuses
+        # the decision while the authorization data is unchanged, until the session ends:
+        # the token was verified when it was made. Keyed apart from API-key digests.
+        memo = f"workload:{hashlib.sha256(token.encode()).hexdigest()}:{profile}@{account}"
         answer = self._grant(request, registry, authenticate, credential=None, username=None,
-                             database=database)
+                             database=database, digest=memo)
         return TokenAnswer(answer.token)  # no refresh token outlives the workload's
 
     def with_refresh_token(self, request: TokenRequest, refresh_token: str, *,
