@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import hmac
 import json
+import secrets
 import shutil
 import subprocess
 import time
@@ -49,6 +50,7 @@ class Issuer:
     def mint(self, claims: dict[str, Any], *, alg: str = "RS256", kid: str | None = None,
              expires_in: int = 300, header: dict[str, Any] | None = None,
              unset: tuple[str, ...] = ()) -> str:
+        claims = {"jti": secrets.token_hex(8), **claims}  # each token its own, as platforms do
         body: dict[str, Any] = {"claims": claims, "alg": alg, "expires_in": expires_in,
                                 "header": header or {}, "unset": list(unset)}
         if kid:

@@ -4,6 +4,7 @@ login), against a real, independent OIDC issuer (oauth2-mock-server, a Node proc
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Iterator
@@ -32,7 +33,8 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
           issuers: list[Issuer]) -> Iterator[World]:
     """One service per backend: issuer A registered, profile `ci-push` for acme/web on main
     (Writer on team-a)."""
-    with federation_world(request, tmp_path_factory.mktemp("federation")) as w:
+    with federation_world(request, tmp_path_factory.mktemp("federation"),
+                          issuer_keys_refresh=300, issuer_keys_max_age=86400) as w:
         w.register(issuers[0].url)
         w.profile("ci-push", issuers[0].url, [eq("repository", "acme/web"),
                                               eq("ref", "refs/heads/main")])
@@ -392,3 +394,17 @@ def test_test_token_says_why_the_token_itself_is_refused(world: World,
     r = world.client.post(f"/v1/profiles/{profile['id']}/test", headers=world.admin,
                           json={"token": issuers[0].github(audience="nope")})
     assert r.json()["rules"][0]["failures"][0].startswith("the workload token's audience")
+
+
+def test_token_whose_claims_were_changed_after_signing_is_refused(
+        world: World, issuers: list[Issuer]) -> None:
+    head, body, signature = issuers[0].github(repository="acme/other").split(".")
+    claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    claims["repository"] = "acme/web"
+    forged_body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    assert _refusal(world, f"{head}.{forged_body}.{signature}") == \
+        "the workload token's signature is not valid"
+
+
+def test_token_that_is_no_jwt_is_refused(world: World) -> None:
+    assert _refusal(world, "not.a-jwt.at all") == "the workload token is not a JWT"

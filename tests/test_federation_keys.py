@@ -89,18 +89,20 @@ def test_stopped_issuer_keeps_working_on_cached_keys_until_they_expire(world: Wo
     with running_issuers(1) as ([down], process):
         world.register(down.url)
         world.profile("outage", down.url, [eq("repository", "acme/outage")])
-        token = down.github(repository="acme/outage")
-        assert world.registry_token("iamprofile/outage", token, PUSH).status_code == 200
+        first, second, third = (down.github(repository="acme/outage") for _ in range(3))
+        assert world.registry_token("iamprofile/outage", first, PUSH).status_code == 200
         fetched_by = time.monotonic()  # the keys were fetched during that request
         stop(process)
     time.sleep(FAST_KEYS["issuer_keys_refresh"] + 0.2)
-    stale = world.registry_token("iamprofile/outage", token, PUSH)
+    stale = world.registry_token("iamprofile/outage", second, PUSH)
     assert stale.status_code == 200, stale.text  # due for refresh, unreachable: cached keys
+    assert stale.json()["expires_in"] <= FAST_KEYS["issuer_keys_max_age"]  # ends with them
     time.sleep(max(0.0, fetched_by + FAST_KEYS["issuer_keys_max_age"] + 0.2 - time.monotonic()))
-    r = world.registry_token("iamprofile/outage", token, PUSH)
-    assert r.status_code == 401
-    message = r.json()["errors"][0]["message"]
-    assert "cannot be fetched" in message and "none cached is still valid" in message
+    for token in (third, first):  # a new token, and one whose decision was cached
+        r = world.registry_token("iamprofile/outage", token, PUSH)
+        assert r.status_code == 401
+        message = r.json()["errors"][0]["message"]
+        assert "cannot be fetched" in message and "none cached is still valid" in message
 
 
 # --- fetch bounds, against a server that misbehaves -------------------------------------------

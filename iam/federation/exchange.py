@@ -6,7 +6,8 @@ cache; nothing is kept for an issuer no account registered) -> the rules of the 
 asked for (`iamprofile/<id or name>`, `profile_id`/`profile_name`), or of every profile ->
 the token verified with each such account's keys for it (`issuer_keys`, `workload_tokens`)
 -> the rules whose conditions all hold. Exactly one profile must be left; its principal
-lives no longer than the token and the rule's `expiration`.
+lives no longer than the token, the rule's `expiration` and the cached keys it was
+verified with.
 
 Refusals say what is wrong with the token (its holder can read it), never which profiles
 or rules exist: no match, no profile of that name and several matching profiles when none
@@ -162,6 +163,9 @@ class Federation:
         rule, trust, claims = min(matched, key=lambda m: (m[0].expiration, m[0].id))
         ends = min(datetime.fromtimestamp(claims["exp"], UTC),
                    datetime.now(UTC) + timedelta(seconds=rule.expiration))
+        keys_until = self.keys.valid_until(trust.issuer)
+        if keys_until is not None:  # nor outlive the cached keys it was verified with
+            ends = min(ends, datetime.fromtimestamp(keys_until, UTC))
         return Match(Principal(
             iam_id=rule.profile_iam_id, account_id=trust.issuer.account_id, kind="Profile",
             name=rule.profile_name, credential=rule_fingerprint(rule.id, rule.entity_tag),

@@ -87,6 +87,16 @@ class IssuerKeys:
                 self._refetch(held, issuer)
         return self._usable(held, kid, issuer, time.monotonic())
 
+    def valid_until(self, issuer: IssuerRecord) -> float | None:
+        """When the issuer's cached keys stop being trusted (epoch seconds; None: static
+        keys, which do not expire). A session made with them ends no later."""
+        if issuer.jwks is not None:
+            return None
+        held = self._held.get((issuer.id, issuer.url))
+        if held is None:
+            return None
+        return time.time() + (held.fetched_at + self.max_age - time.monotonic())
+
     def _refetch(self, held: _Held, issuer: IssuerRecord) -> None:
         held.tried_at = time.monotonic()
         try:

@@ -2,15 +2,19 @@
 account registered for its `iss`.
 
 `peek` reads the header and claims unverified, only to find the issuer (and is bounded:
-at most `MAX_TOKEN` characters). `verify` then checks, in this order: the algorithm (one the
-issuer allows, and the key's own: RS256 or ES256, never `none` or HMAC), the signature with
-the issuer's key for the token's `kid`, `exp`, `nbf` and `iat` with `LEEWAY` seconds, the
-token's age (`iat` at most the issuer's `max_token_age` ago), `iss`, an `aud` the issuer
-accepts and a `sub`. Every refusal says what failed: the holder can read the token anyway.
+at most `MAX_TOKEN` characters; every segment strict base64url JSON). `verify` then
+checks, in this order: the algorithm (one the issuer allows, and the key's own: RS256 or
+ES256, never `none` or HMAC), the signature with the issuer's key for the token's `kid`,
+`exp`, `nbf` and `iat` with `LEEWAY` seconds, the token's age (`iat` at most the issuer's
+`max_token_age` ago), `iss`, an `aud` the issuer accepts and a `sub`. Every refusal says
+what failed: the holder can read the token anyway.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -28,16 +32,31 @@ def _refused(message: str, reason: str, account_id: str = "") -> WorkloadTokenRe
     return WorkloadTokenRefused(message, reason=reason, account_id=account_id)
 
 
+def _segment(value: str) -> bytes:
+    """One base64url segment of a JWT, strictly (no characters outside the alphabet)."""
+    return base64.b64decode(value + "=" * (-len(value) % 4), altchars=b"-_", validate=True)
+
+
+def _parts(token: str) -> tuple[dict[str, Any], dict[str, Any], str, bytes]:
+    """Header, claims, signing input and signature of a compact JWS, unverified."""
+    signing_input, _, signature = token.rpartition(".")
+    head, _, body = signing_input.partition(".")
+    try:
+        header, claims = json.loads(_segment(head)), json.loads(_segment(body))
+        raw_signature = _segment(signature)
+    except (ValueError, binascii.Error):
+        raise _refused("the workload token is not a JWT", "malformed") from None
+    if not isinstance(header, dict) or not isinstance(claims, dict) or "." in body:
+        raise _refused("the workload token is not a JWT", "malformed")
+    return header, claims, signing_input, raw_signature
+
+
 def peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Header and claims, unverified; WorkloadTokenRefused if it is no JWT."""
     if len(token) > MAX_TOKEN:
         raise _refused(f"the workload token is longer than {MAX_TOKEN} characters",
                        "malformed")
-    try:
-        found = jwt.api_jwt.decode_complete(token, options={"verify_signature": False})
-        header, claims = found["header"], found["payload"]
-    except jwt.PyJWTError:
-        raise _refused("the workload token is not a JWT", "malformed") from None
+    header, claims, _, _ = _parts(token)
     if not isinstance(claims.get("iss"), str):
         raise _refused("the workload token has no iss claim", "malformed")
     return header, claims
@@ -52,39 +71,40 @@ def algorithm(header: Mapping[str, Any], issuer: IssuerRecord) -> str:
     return alg
 
 
+def _number(claims: Mapping[str, Any], name: str, account: str) -> float:
+    value = claims.get(name)
+    if value is None:
+        raise _refused(f"the workload token lacks the {name} claim", "malformed", account)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _refused(f"the workload token's {name} is not a number", "malformed", account)
+    return float(value)
+
+
 def verify(token: str, header: Mapping[str, Any], issuer: IssuerRecord, key: jwt.PyJWK, *,
            now: float | None = None) -> dict[str, Any]:
-    """The claims of a token the issuer signed and that is valid now, or the refusal."""
+    """The claims of a token the issuer signed and that is valid now, or the refusal.
+    The signature is checked by the key's own algorithm (PyJWT's), the claims here."""
     alg = algorithm(header, issuer)
     account = issuer.account_id
     if key.algorithm_name != alg:
         raise _refused(f"the workload token says {alg} but its key is for "
                        f"{key.algorithm_name}", "bad_algorithm", account)
-    try:
-        claims: dict[str, Any] = jwt.decode(
-            token, key.key, algorithms=[alg], leeway=LEEWAY,
-            options={"verify_aud": False, "verify_iss": False,
-                     "require": ["exp", "iat", "iss", "sub"]})
-    except jwt.ExpiredSignatureError:
-        raise _refused("the workload token has expired", "expired", account) from None
-    except jwt.ImmatureSignatureError:
-        raise _refused("the workload token is not valid yet (nbf or iat in the future)",
-                       "not_yet_valid", account) from None
-    except jwt.MissingRequiredClaimError as exc:
-        raise _refused(f"the workload token lacks the {exc.claim} claim", "malformed",
-                       account) from None
-    except jwt.InvalidSignatureError:
+    _, claims, signing_input, signature = _parts(token)
+    if not key.Algorithm.verify(signing_input.encode(), key.key, signature):
         raise _refused("the workload token's signature is not valid", "bad_signature",
-                       account) from None
-    except jwt.PyJWTError:
-        raise _refused("the workload token cannot be verified", "malformed",
-                       account) from None
+                       account)
     current = time.time() if now is None else now
-    if not isinstance(claims["iat"], int | float) or \
-            current - claims["iat"] > issuer.max_token_age + LEEWAY:
+    if current > _number(claims, "exp", account) + LEEWAY:
+        raise _refused("the workload token has expired", "expired", account)
+    issued = _number(claims, "iat", account)
+    not_before = _number(claims, "nbf", account) if "nbf" in claims else issued
+    if current < issued - LEEWAY or current < not_before - LEEWAY:
+        raise _refused("the workload token is not valid yet (nbf or iat in the future)",
+                       "not_yet_valid", account)
+    if current - issued > issuer.max_token_age + LEEWAY:
         raise _refused(f"the workload token is older than {issuer.max_token_age} s, the "
                        "most this issuer's tokens are accepted", "too_old", account)
-    if claims["iss"] != issuer.url:
+    if claims.get("iss") != issuer.url:
         raise _refused("the workload token's issuer is not this issuer", "wrong_issuer",
                        account)
     audiences = claims.get("aud")
@@ -94,6 +114,6 @@ def verify(token: str, header: Mapping[str, Any], issuer: IssuerRecord, key: jwt
         raise _refused("the workload token's audience is not one this issuer is accepted "
                        f"for ({', '.join(issuer.audiences)[:200]})", "wrong_audience",
                        account)
-    if not isinstance(claims["sub"], str) or not claims["sub"]:
-        raise _refused("the workload token's sub is not a string", "malformed", account)
+    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+        raise _refused("the workload token lacks a sub (a string)", "malformed", account)
     return claims
