@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from iam.cli.app import app
-from iam.cli.client import Format, OutputOpt, emit, fail
+from iam.cli.client import Format, OutputOpt, emit, fail, iam_command
 from iam.errors import ConfigurationError, IamError
 from iam.store.files import write_private_file
 
@@ -64,21 +64,31 @@ def init(
         typer.echo(f"Already initialised (account {result.account_id} in {settings.data_dir}); "
                    "nothing changed.")
         return
-    where = f"written to {apikey_file}" if apikey_file else new.apikey
-    typer.echo(f"\nOwner API key (shown once, store it now): {where}\n")
-    typer.echo("Start the service:   iam serve")
-    typer.echo(f"Log in the CLI:      iam login --apikey <key> --endpoint {settings.public_url}")
-    typer.echo("Log in docker:       docker login <registry> -u iamapikey -p <key>")
+    iam = iam_command()
+    if apikey_file is not None:
+        typer.echo(f"\nOwner API key written to {apikey_file} (mode 0600, its only copy)\n")
+        login = f"{iam} login --apikey @{apikey_file} --endpoint {settings.public_url}"
+    else:
+        typer.echo(f"\nOwner API key (shown once, store it now): {new.apikey}\n")
+        login = f"{iam} login --apikey - --endpoint {settings.public_url}   # paste the key"
+    typer.echo("Next steps:")
+    typer.echo(f"  1. Serve (stays in the foreground, Ctrl-C stops it):  {iam} serve")
+    typer.echo(f"  2. In a second terminal, log the CLI in:  {login}")
+    typer.echo(f"  3. Then: {iam} service-id-create ci-robot, and README.md's "
+               "\"Connect your registry\"")
 
 
 @app.command("serve")
 def serve(
-    host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to bind")] = 8080,
+    host: Annotated[str, typer.Option(envvar="IAM_HOST", help="Address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="IAM_PORT", help="Port to bind")] = 8080,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes")] = 1,
     access_log: Annotated[bool, typer.Option(help="Log every request")] = False,
+    output: OutputOpt = Format.table,
 ) -> None:
-    """Run the service (migrates the database to the latest schema first)."""
+    """Run the service in the foreground (migrates the database to the latest schema first;
+    Ctrl-C or SIGTERM stops it). With --output json, where it serves is one JSON line on
+    standard output; the logs go to standard error."""
     import uvicorn
 
     from iam.registry.registries import check_configured
@@ -92,8 +102,13 @@ def serve(
         Runtime.start(settings).close()  # refuse bad keys, secrets, roles before serving
     except IamError as exc:
         fail(exc.message)
-    typer.echo(f"registry-iam serving on http://{host}:{port} "
-               f"(database {settings.db_url.split('://')[0]}, {workers} worker(s))", err=True)
+    database = settings.db_url.split("://")[0]
+    if output == Format.json:
+        typer.echo(json.dumps({"url": f"http://{host}:{port}", "database": database,
+                               "workers": workers}))
+    else:
+        typer.echo(f"registry-iam serving on http://{host}:{port} (database {database}, "
+                   f"{workers} worker(s)); Ctrl-C stops it", err=True)
     config = uvicorn.Config("iam.api.app:create_app", factory=True, host=host, port=port,
                             workers=workers, access_log=access_log,
                             log_level=settings.log_level, timeout_graceful_shutdown=20,
