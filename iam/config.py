@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     auth_max_failures: int = Field(default=10, ge=1, le=10_000)
     auth_failure_window: int = Field(default=60, ge=1, le=86_400)
     max_body_bytes: int = 64 * 1024
+    # The web console's sessions (iam.console): signed out after this many seconds without a
+    # request, and after the absolute lifetime whatever the activity.
+    console_idle_seconds: int = Field(default=900, ge=60, le=86_400)
+    console_session_seconds: int = Field(default=12 * 3600, ge=300, le=7 * 86_400)
     log_level: str = "info"
     policies_dir: Path = Field(default_factory=roles_dir)
 
