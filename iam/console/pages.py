@@ -88,7 +88,8 @@ def render(request: Request, template: str, visitor: Visitor | None, *, status: 
     headers = {}
     if problems is not None and problems.retry_after is not None:
         headers["Retry-After"] = str(problems.retry_after)
-    return HTMLResponse(page, status_code=problems.status if problems else status,
+    refused = problems is not None and bool(problems.fields or problems.general)
+    return HTMLResponse(page, status_code=problems.status if refused and problems else status,
                         headers=headers)
 
 
@@ -100,3 +101,8 @@ def message(request: Request, title: str, text: str, *, status: int,
 def see_other(url: str) -> RedirectResponse:
     """After a change: the page that shows it (so a reload does not post again)."""
     return RedirectResponse(url, status_code=303)
+
+
+def note_refusal_of(request: Request, problems: Problems) -> None:
+    """A refusal the console itself decided (a confirmation not typed), for the audit."""
+    note_refusal(request, problems.summary())

@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
-from iam.console.routes import signin
+from iam.console.routes import (
+    apikeys,
+    audit,
+    explain,
+    groups,
+    namespaces,
+    operator,
+    policies,
+    serviceids,
+    signin,
+    users,
+)
 
-ROUTERS = [signin.router]
+ROUTERS = [signin.router, namespaces.router, serviceids.router, users.router, apikeys.router,
+           groups.router, policies.router, explain.router, audit.router, operator.router]
