@@ -89,6 +89,14 @@ class Settings(BaseSettings):
     # request, and after the absolute lifetime whatever the activity.
     console_idle_seconds: int = Field(default=900, ge=60, le=86_400)
     console_session_seconds: int = Field(default=12 * 3600, ge=300, le=7 * 86_400)
+    # The content operations (iam.registry.content): each request to a registry waits at
+    # most `registry_timeout` s, a whole operation at most `registry_deadline` s, with at
+    # most `registry_concurrency` requests in flight per operation; manifests and configs
+    # (addressed by digest, never changing) are kept up to `registry_cache_bytes`.
+    registry_timeout: float = Field(default=10.0, gt=0, le=300)
+    registry_deadline: float = Field(default=120.0, gt=0, le=3600)
+    registry_concurrency: int = Field(default=8, ge=1, le=64)
+    registry_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0, le=16 * 1024**3)
     log_level: str = "info"
     policies_dir: Path = Field(default_factory=roles_dir)
 

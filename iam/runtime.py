@@ -21,6 +21,10 @@ from iam.identity import server_secret
 from iam.identity.accounts import system_account
 from iam.identity.attempts import Attempts
 from iam.identity.ratelimit import FailureLimiter
+from iam.registry.content.cache import DigestCache
+from iam.registry.content.connection import Connections
+from iam.registry.content.credentials import Credentials
+from iam.registry.content.service import RegistryContent
 from iam.registry.directory import RegistryDirectory
 from iam.registry.token_service import TokenService
 from iam.store import db
@@ -31,7 +35,7 @@ from iam.tokens.signing import Keyring
 SYSTEM_ACCOUNT_RETRY_S = 10.0
 #: The services below, built from the parts on first use and built again when a part is
 #: replaced (a test swaps the limiter, say).
-SERVICES = ("attempts", "registries", "registry_tokens", "identity_tokens")
+SERVICES = ("attempts", "registries", "registry_tokens", "identity_tokens", "content")
 
 
 @dataclass
@@ -96,6 +100,24 @@ class Runtime:
         return IdentityTokens(settings=self.settings, keyring=self.keyring, secret=self.secret,
                               cache=self.authcache, read=self.read)
 
+    @cached_property
+    def content(self) -> RegistryContent:
+        return RegistryContent(settings=self.settings, roles=self.roles, read=self.read,
+                               registries=self.registries,
+                               credentials=Credentials(self.keyring, self.settings.issuer),
+                               connections=self.registry_connections,
+                               cache=self.digest_cache)
+
+    # Kept across rebuilds of the services: pooled connections and cached content.
+    @cached_property
+    def registry_connections(self) -> Connections:
+        return Connections(timeout=self.settings.registry_timeout,
+                           concurrency=self.settings.registry_concurrency)
+
+    @cached_property
+    def digest_cache(self) -> DigestCache:
+        return DigestCache(self.settings.registry_cache_bytes)
+
     @contextmanager
     def read(self) -> Iterator[Session]:
         with db.read_session(self.engine) as session:
@@ -133,6 +155,8 @@ class Runtime:
         self.authcache.start()
 
     def close(self) -> None:
+        if "registry_connections" in self.__dict__:
+            self.registry_connections.close()
         self.authcache.stop()
         self.activity.stop()
         self.audit.stop()

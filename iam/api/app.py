@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from iam import __version__
-from iam.api import docs, errors, openapi
+from iam.api import docs, errors, offload, openapi
 from iam.api.audit_middleware import AuditChanges
 from iam.api.fast_routes import FastRoute
 from iam.api.middleware import (
@@ -24,7 +24,7 @@ from iam.api.middleware import (
     refuse_too_large,
     replay,
 )
-from iam.api.routes import accounts, apikeys, health, identity_token, serviceids, users
+from iam.api.routes import accounts, apikeys, health, identity_token, images, serviceids, users
 from iam.api.routes import audit as audit_routes
 from iam.api.routes import authz as authz_routes
 from iam.api.routes import groups as groups_routes
@@ -38,14 +38,14 @@ from iam.runtime import Runtime
 ROUTERS = [health.router, accounts.router, serviceids.router,
            apikeys.router, users.router, namespaces_routes.router, policies_routes.router,
            groups_routes.router, authz_routes.router, registry_routes.router,
-           audit_routes.router, reservations_routes.router]
+           audit_routes.router, reservations_routes.router, images.router]
 # Routers that answer errors in the admin API's shape (the others speak OAuth or the
 # registry's format, and document their own errors).
 ADMIN_ROUTERS = {id(r) for r in (accounts.router, serviceids.router, apikeys.router,
                                  users.router, namespaces_routes.router,
                                  policies_routes.router, groups_routes.router,
                                  authz_routes.router, audit_routes.router,
-                                 reservations_routes.router)}
+                                 reservations_routes.router, images.router)}
 # Routes served ahead of FastAPI's middleware and router, each declared once in its module.
 FAST_ROUTES = (*registry_routes.FAST_ROUTES, *identity_token.FAST_ROUTES)
 
@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         # overlap database waits (see BENCHMARKS.md).
         anyio.to_thread.current_default_thread_limiter().total_tokens = (
             runtime.settings.worker_threads)
+        app.state.content_limiter = offload.content_limiter()
         runtime.start_background()
         # Everything built so far (routes, models, metadata) lives as long as the process:
         # out of the collector's sight, full collections no longer walk it on the hot path.
@@ -118,8 +119,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     errors.install(app)
     docs.install(app)
     for router in ROUTERS:
-        app.include_router(router, responses=errors.PROBLEM_RESPONSES
-                           if id(router) in ADMIN_ROUTERS else errors.REQUEST_PROBLEMS)
+        app.include_router(router, responses=errors.CONTENT_PROBLEMS if router is images.router
+                           else errors.PROBLEM_RESPONSES if id(router) in ADMIN_ROUTERS
+                           else errors.REQUEST_PROBLEMS)
     app.add_middleware(AuditChanges, trail=runtime.audit,
                        trusted=runtime.settings.trusted_networks)
     app.add_middleware(LimitsAndHeaders, max_body=runtime.settings.max_body_bytes)

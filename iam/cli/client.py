@@ -61,8 +61,13 @@ def _error_message(response: httpx.Response) -> str:
     if isinstance(body, dict):
         if body.get("errors"):
             first = body["errors"][0]
-            return f"{first.get('message', '')} ({first.get('code', '')}, HTTP " \
-                   f"{response.status_code})"
+            message = f"{first.get('message', '')} ({first.get('code', '')}, HTTP " \
+                      f"{response.status_code})"
+            for part in ("done", "not_done"):  # an operation that stopped part way
+                for entry in body.get(part) or []:
+                    shown = " ".join(f"{k}={v}" for k, v in entry.items() if v)
+                    message += f"\n{part.replace('_', ' ')}: {shown}"
+            return message
         if "error" in body:
             return f"{body.get('error_description', body['error'])} (HTTP {response.status_code})"
     return f"HTTP {response.status_code}"
@@ -98,14 +103,14 @@ class Api:
 
     def call(self, method: str, path: str, *, json_body: Any = None,
              params: dict[str, Any] | None = None,
-             headers: dict[str, str] | None = None) -> httpx.Response:
+             headers: dict[str, str] | None = None, timeout: float = 30) -> httpx.Response:
         all_headers = {"Authorization": f"Bearer {self._token()}", **(headers or {})}
         try:
             # No `params` at all when there are none: httpx replaces a query string already
             # in `path` (e.g. `?region=...`) with an empty `params` mapping.
             query = {k: v for k, v in (params or {}).items() if v is not None} or None
             response = httpx.request(method, f"{self.endpoint}{path}", json=json_body,
-                                     params=query, headers=all_headers, timeout=30)
+                                     params=query, headers=all_headers, timeout=timeout)
         except httpx.HTTPError as exc:
             fail(f"cannot reach {self.endpoint}: {exc}")
         if response.status_code >= 400:
