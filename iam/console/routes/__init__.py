@@ -7,6 +7,7 @@ from iam.console.routes import (
     audit,
     explain,
     groups,
+    images,
     namespaces,
     operator,
     policies,
@@ -15,5 +16,6 @@ from iam.console.routes import (
     users,
 )
 
-ROUTERS = [signin.router, namespaces.router, serviceids.router, users.router, apikeys.router,
-           groups.router, policies.router, explain.router, audit.router, operator.router]
+ROUTERS = [signin.router, namespaces.router, images.router, serviceids.router, users.router,
+           apikeys.router, groups.router, policies.router, explain.router, audit.router,
+           operator.router]
