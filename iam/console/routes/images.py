@@ -54,6 +54,8 @@ async def _list_page(request: Request, visitor: Visitor, runtime: Runtime, *, na
                      form: dict[str, str] | None = None) -> HTMLResponse:
     spaces = namespaces_api.list_namespaces(caller=visitor.principal, runtime=runtime,
                                             region=None)
+    if namespace and not region:  # the picker names the namespace; its region is known
+        region = next((ns.region for ns in spaces.data if ns.name == namespace), "")
     found: ImageList | None = None
     if namespace:
         try:
