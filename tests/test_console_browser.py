@@ -121,6 +121,8 @@ def test_owner_story_from_namespace_to_pushed_image_and_its_removal(stage: Stage
     naming the tag going with it), then the repository."""
     page = stage.page()
     refused = csp_errors(page)
+    visited: list[str] = []
+    page.on("request", lambda request: visited.append(request.url))
     sign_in(page, stage.env.owner_key)
     cookie = next(c for c in page.context.cookies() if c["name"] == "iam_console")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/console"
@@ -194,6 +196,9 @@ def test_owner_story_from_namespace_to_pushed_image_and_its_removal(stage: Stage
     screenshot(page, "after-repository-remove")
     assert page.get_by_text("No images in team-a.").is_visible(), page.content()[-3000:]
     assert refused == []
+    for secret in (key, stage.env.owner_key):  # in no URL, no log line
+        assert secret not in stage.env.server.logs()
+        assert all(secret not in url for url in visited)
     page.context.close()
 
 

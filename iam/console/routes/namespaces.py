@@ -14,26 +14,33 @@ from iam.errors import IamError
 
 router = APIRouter(prefix="/console/namespaces", include_in_schema=False)
 FIELDS = ("name", "region", "confirm")
+PAGE = 50
 CREATE = "container-registry.namespace.create"
 DELETE = "container-registry.namespace.delete"
 
 
 def _list_page(request: Request, visitor: VisitorDep, runtime: RuntimeDep, *,
-               problems: pages.Problems | None = None,
+               start: str = "", problems: pages.Problems | None = None,
                form: dict[str, str] | None = None) -> HTMLResponse:
     found = api.list_namespaces(caller=visitor.principal, runtime=runtime, region=None)
-    removable = {(ns.region, ns.name): permissions.allowed(
-        runtime, visitor.principal, DELETE,
-        resource={"region": ns.region, "namespace": ns.name})[DELETE] for ns in found.data}
+    ordered = sorted(found.data, key=lambda ns: f"{ns.name}\x00{ns.region}")
+    after = [ns for ns in ordered if not start or f"{ns.name}\x00{ns.region}" > start]
+    shown = after[:PAGE]
+    next_start = (f"{shown[-1].name}\x00{shown[-1].region}" if len(after) > PAGE else "")
+    removable = permissions.on_namespaces(runtime, visitor.principal, DELETE,
+                                          ((ns.region, ns.name) for ns in shown))
     regions = sorted({r.region for r in runtime.registries.all()})
-    return pages.render(request, "namespaces.html", visitor, namespaces=found,
+    return pages.render(request, "namespaces.html", visitor, namespaces=shown,
+                        count=found.count, next_start=next_start,
                         may_add=permissions.held_somewhere(runtime, visitor.principal, CREATE),
                         removable=removable, regions=regions, problems=problems, form=form)
 
 
 @router.get("")
-def read_namespaces(request: Request, visitor: VisitorDep, runtime: RuntimeDep) -> HTMLResponse:
-    return _list_page(request, visitor, runtime)
+def read_namespaces(request: Request, visitor: VisitorDep, runtime: RuntimeDep,
+                    start: str = "") -> HTMLResponse:
+    """The namespaces, `PAGE` at a time in name order."""
+    return _list_page(request, visitor, runtime, start=start[:128])
 
 
 @router.post("", name="create_namespace")
