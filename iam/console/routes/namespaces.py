@@ -23,10 +23,10 @@ def _list_page(request: Request, visitor: VisitorDep, runtime: RuntimeDep, *,
                start: str = "", problems: pages.Problems | None = None,
                form: dict[str, str] | None = None) -> HTMLResponse:
     found = api.list_namespaces(caller=visitor.principal, runtime=runtime, region=None)
-    ordered = sorted(found.data, key=lambda ns: f"{ns.name}\x00{ns.region}")
-    after = [ns for ns in ordered if not start or f"{ns.name}\x00{ns.region}" > start]
+    ordered = sorted(found.data, key=lambda ns: f"{ns.name}/{ns.region}")
+    after = [ns for ns in ordered if not start or f"{ns.name}/{ns.region}" > start]
     shown = after[:PAGE]
-    next_start = (f"{shown[-1].name}\x00{shown[-1].region}" if len(after) > PAGE else "")
+    next_start = (f"{shown[-1].name}/{shown[-1].region}" if len(after) > PAGE else "")
     removable = permissions.on_namespaces(runtime, visitor.principal, DELETE,
                                           ((ns.region, ns.name) for ns in shown))
     regions = sorted({r.region for r in runtime.registries.all()})
