@@ -38,10 +38,12 @@ def launch(playwright: Any) -> Any:
                                       args=["--no-sandbox", "--disable-dev-shm-usage"])
 
 
-def screenshot(page: Any, name: str) -> Path:
+def screenshot(page: Any, name: str, *, mask: tuple[str, ...] = ()) -> Path:
+    """The whole page; `mask`: selectors painted over (a secret a page shows once)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=True,
+                    mask=[page.locator(selector) for selector in mask])
     return path
 
 

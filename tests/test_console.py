@@ -4,6 +4,7 @@ API's route functions (a Reader's forged form is refused). Both backends."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -21,6 +22,7 @@ from iam.identity.authn import Principal, principal_of_digest
 from iam.runtime import Runtime
 from tests.conftest import BACKENDS, Owner, bearer, fresh_settings, initialize
 from tests.console_client import alerts, field_errors, sign_in, signin_form
+from tests.test_layout import api_routes
 
 BASE = "http://127.0.0.1:8080"
 PASSWORD = "correct horse battery staple"
@@ -321,3 +323,19 @@ def test_docs_and_redoc_load_only_local_assets(world: World) -> None:
 def test_bootstrap_of_the_world_is_one_account(world: World) -> None:
     """The module's service is a plain `iam init` (the console adds no set-up step)."""
     assert bootstrap.initialize(world.settings).new_account is None
+
+
+def test_every_console_form_refuses_a_post_without_the_csrf_token(world: World) -> None:
+    """Each POST route of the console (but sign-in, which has its own token) answers 403 to
+    a signed-in browser's post without the token: no change can skip the check."""
+    browser, _ = owner_browser(world)
+    posts = sorted({route.path for route in api_routes(world.api.app.routes)
+                    if "POST" in route.methods
+                    and route.path.startswith("/console") and route.path != "/console/signin"})
+    assert len(posts) > 20
+    for path in posts:
+        concrete = re.sub(r"\{[^}]+\}", "x-1", path)
+        r = browser.post(concrete, data={"name": "forged"}, follow_redirects=False)
+        assert r.status_code == 403, (path, r.status_code)
+        assert "anti-forgery token" in r.text, path
+    assert browser.get("/console").status_code == 200  # and the session still stands

@@ -159,7 +159,7 @@ def test_owner_story_from_namespace_to_pushed_image_and_its_removal(stage: Stage
     assert key == shown and key.startswith("riam_") and len(key) == 54
     assert page.locator("#login-line").input_value() == (
         f"docker login {stage.host} -u iamapikey --password-stdin")
-    screenshot(page, "key-created")  # a throw-away server's key, gone with the test
+    screenshot(page, "key-created", mask=("#new-key",))
 
     old, new = stage.root / "web-1", stage.root / "web-2"
     build_image(old)
