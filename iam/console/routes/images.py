@@ -23,7 +23,10 @@ from iam.registry.content.references import host_of
 from iam.runtime import Runtime
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-PAGE = 100
+#: Images per page (whole repositories: a page may pass it by the tags of its last one).
+#: Each repository costs registry round trips (its tags, each tag's manifest), so the
+#: console lists fewer than the API's default to stay well under 100 ms (BENCHMARKS.md).
+PAGE = 20
 DELETE = "container-registry.image.delete"
 PUSH = "container-registry.image.push"
 
@@ -77,7 +80,7 @@ async def _list_page(request: Request, visitor: Visitor, runtime: Runtime, *, na
         region=region, found=found, repositories=dict(repositories), may=may,
         ref=lambda image, by_digest=False: _ref(runtime, image, by_digest=by_digest),
         repository_ref=lambda image: _repository_ref(runtime, image), next_url=next_url,
-        problems=problems, form=form)
+        pagestart=pagestart or "", problems=problems, form=form)
 
 
 @router.get("/images")
@@ -124,14 +127,15 @@ async def tag_image(request: Request, visitor: VisitorDep, form: FormDep, runtim
 
 @router.get("/images/remove")
 async def read_image_removal(request: Request, visitor: VisitorDep, runtime: RuntimeDep,
-                             image: str = "", namespace: str = "",
-                             region: str = "") -> HTMLResponse:
-    """What removing the image takes with it: its digest, and every tag pointing there."""
+                             image: str = "", namespace: str = "", region: str = "",
+                             pagestart: str | None = None) -> HTMLResponse:
+    """What removing the image takes with it: its digest, and every tag pointing there
+    (read again from the images page the link was on, which holds its whole repository)."""
     going: list[str] = []
     digest = ""
     try:
         found = await _images(request, visitor, runtime, namespace=namespace, region=region,
-                              pagestart=None)
+                              pagestart=pagestart or None)
         for candidate in found.data:
             if _ref(runtime, candidate) == image:
                 digest = candidate.digest or ""
