@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     access_token_ttl: int = 3600
     refresh_token_ttl: int = 30 * 24 * 3600
     signing_alg: Literal["ES256", "RS256"] = "ES256"
+    # Seeds the registries table (iam.registry.registries) at `iam init` and server start;
+    # the table, not this setting, is what every process reads.
     registries: list[Registry] = Field(
         default_factory=lambda: [Registry(service=DEFAULT_REGISTRY_SERVICE)]
     )

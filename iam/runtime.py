@@ -3,11 +3,12 @@ the domain services built from those parts (`attempts`...), each once, on first 
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -15,12 +16,13 @@ from sqlmodel import Session
 
 from iam.access import roles as role_data
 from iam.audit.activity import ActivityRecorder
-from iam.audit.trail import AuditTrail
-from iam.config import Settings
+from iam.audit.trail import AuditTrail, Event
+from iam.config import Registry, Settings
 from iam.identity import server_secret
 from iam.identity.accounts import system_account
 from iam.identity.attempts import Attempts
 from iam.identity.ratelimit import FailureLimiter
+from iam.registry import registries as registry_data
 from iam.registry.content.cache import DigestCache
 from iam.registry.content.connection import Connections
 from iam.registry.content.credentials import Credentials
@@ -29,13 +31,20 @@ from iam.registry.directory import RegistryDirectory
 from iam.registry.token_service import TokenService
 from iam.store import db
 from iam.store.generation_cache import AuthCache
+from iam.store.journal import ChangeJournal
 from iam.tokens.oauth_grants import IdentityTokens
 from iam.tokens.signing import Keyring
 
+log = logging.getLogger("iam.runtime")
 SYSTEM_ACCOUNT_RETRY_S = 10.0
 #: The services below, built from the parts on first use and built again when a part is
 #: replaced (a test swaps the limiter, say).
-SERVICES = ("attempts", "registries", "registry_tokens", "identity_tokens", "content")
+SERVICES = ("attempts", "registry_tokens", "identity_tokens", "content")
+
+
+def _load_registries(engine: Engine) -> Sequence[Registry]:
+    with db.read_session(engine) as session:
+        return registry_data.load(session)
 
 
 @dataclass
@@ -50,6 +59,8 @@ class Runtime:
     authcache: AuthCache
     #: the one role catalog of this process, handed to whatever evaluates or validates
     roles: role_data.RoleCatalog
+    #: the registries, read from the database and reloaded on every authorization change
+    registries: RegistryDirectory
     #: the system account's id, read once (every failed authentication is recorded there)
     _system_account: str | None = field(default=None, init=False, repr=False)
     _system_account_tried: float = field(default=float("-inf"), init=False, repr=False)
@@ -68,9 +79,11 @@ class Runtime:
                                           window=settings.auth_failure_window)
         authcache = AuthCache(engine, max_entries=settings.authz_cache_entries,
                               poll_seconds=settings.authz_poll_seconds)
+        registries = RegistryDirectory.loading(partial(_load_registries, engine))
+        authcache.on_change(registries.reload)
         return cls(settings=settings, engine=engine, keyring=keyring, secret=secret,
                    activity=activity, audit=audit, limiter=limiter, authcache=authcache,
-                   roles=catalog)
+                   roles=catalog, registries=registries)
 
     def __setattr__(self, name: str, value: object) -> None:
         super().__setattr__(name, value)
@@ -84,10 +97,6 @@ class Runtime:
     def attempts(self) -> Attempts:
         return Attempts(limiter=self.limiter, audit=self.audit, activity=self.activity,
                         system_account_id=self.system_account_id)
-
-    @cached_property
-    def registries(self) -> RegistryDirectory:
-        return RegistryDirectory(self.settings.registries)
 
     @cached_property
     def registry_tokens(self) -> TokenService:
@@ -148,7 +157,28 @@ class Runtime:
             self._system_account = account.id
         return self._system_account or ""
 
+    def seed_registries(self) -> None:
+        """Add the settings' registries the database lacks (`iam.registry.registries`); one
+        audit event in the system account names what was added. A database that cannot be
+        reached is logged: the directory then answers 503 until it can be read."""
+        journal = ChangeJournal()
+        try:
+            with self.write() as session:
+                seeded = registry_data.seed(
+                    session, journal=journal, registries=self.settings.registries,
+                    explicit="registries" in self.settings.model_fields_set)
+        except SQLAlchemyError as exc:
+            log.warning("registries not seeded from the settings: database unavailable (%s)",
+                        type(exc).__name__)
+            return
+        if seeded.added:
+            self.audit.record(Event(action="registry.seed", outcome="success",
+                                    account_id=self.system_account_id(),
+                                    target=",".join(seeded.added)[:256],
+                                    detail=journal.summary()))
+
     def start_background(self) -> None:
+        self.seed_registries()
         self.system_account_id()
         self.activity.start()
         self.audit.start()

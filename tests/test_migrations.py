@@ -171,6 +171,41 @@ def test_downgrade_to_0002_and_back_keeps_every_row(empty_db: str) -> None:
                     ("other",)]
 
 
+# --- 0004: registries ------------------------------------------------------------------------
+
+_REGISTRY_CHANGES = (
+    "INSERT INTO registries (service, region, url, ca_file, tls_verify, delete_enabled, trust,"
+    f" created_at, modified_at, removed_at, entity_tag) VALUES ('registry.us', 'us-south', '',"
+    f" NULL, true, true, 'bundle', '{NOW}', '{NOW}', NULL, 'x')",
+    "UPDATE registries SET region = 'eu-de' WHERE service = 'registry.us'",
+    "DELETE FROM registries WHERE service = 'registry.us'",
+)
+
+
+def test_upgrade_to_0004_bumps_the_generation_on_every_registry_change(empty_db: str) -> None:
+    migrate(empty_db, "0004")
+    engine = create_engine(empty_db)
+    try:
+        for sql in _REGISTRY_CHANGES:
+            before = _generation(empty_db)
+            with engine.begin() as conn:
+                conn.execute(text(sql))
+            assert _generation(empty_db) > before, sql
+    finally:
+        engine.dispose()
+
+
+def test_downgrade_to_0003_drops_registries_and_keeps_the_other_triggers(
+        empty_db: str) -> None:
+    _seed_at_0002(empty_db)
+    migrate(empty_db, "0004")
+    downgrade(empty_db, "0003")
+    assert "registries" not in _tables(empty_db)
+    assert _bumps_on_every_watched_change(empty_db)
+    migrate(empty_db, "0004")
+    assert "registries" in _tables(empty_db)
+
+
 # --- 0008: console sessions ----------------------------------------------------------------
 
 def test_console_sessions_come_with_0008_and_go_with_its_downgrade(empty_db: str) -> None:
@@ -185,5 +220,5 @@ def test_console_sessions_come_with_0008_and_go_with_its_downgrade(empty_db: str
             "expires_at"} <= columns
     assert "token" not in columns  # only the digest of a session token is ever kept
     assert {"ix_console_sessions_account_id", "ix_console_sessions_iam_id"} <= indexes
-    downgrade(empty_db, "0003")
+    downgrade(empty_db, "-1")
     assert "console_sessions" not in _tables(empty_db)

@@ -140,6 +140,11 @@ class Api:
         response = self.call("PUT", path, json_body=body, headers=headers)
         return response.json() if response.content else None
 
+    def patch(self, path: str, body: Any = None, *, if_match: str | None = None) -> Any:
+        headers = {"If-Match": if_match} if if_match else None
+        response = self.call("PATCH", path, json_body=body, headers=headers)
+        return response.json() if response.content else None
+
     def delete(self, path: str) -> Any:
         response = self.call("DELETE", path)
         return response.json() if response.content else None

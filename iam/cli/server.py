@@ -81,12 +81,14 @@ def serve(
     """Run the service (migrates the database to the latest schema first)."""
     import uvicorn
 
+    from iam.registry.registries import check_configured
     from iam.runtime import Runtime
     from iam.store.db import migrate
 
     settings = _settings()
     try:
         migrate(settings.db_url)
+        check_configured(settings.registries)  # the registries the workers seed
         Runtime.start(settings).close()  # refuse bad keys, secrets, roles before serving
     except IamError as exc:
         fail(exc.message)

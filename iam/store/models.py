@@ -177,6 +177,29 @@ class NamespaceName(SQLModel, table=True):
     deleted_at: datetime | None = _ts(nullable=True)
 
 
+class RegistryRow(SQLModel, table=True):
+    """A registry we issue tokens for (`iam.registry.registries`): its `service` is the
+    token audience. A removed one keeps its row (`removed_at`), so that seeding from the
+    settings never brings back what an operator removed."""
+
+    __tablename__ = "registries"
+    PUBLIC: ClassVar[tuple[str, ...]] = (
+        "service", "region", "url", "ca_file", "tls_verify", "delete_enabled", "trust",
+        "created_at", "modified_at", "removed_at", "entity_tag")
+
+    service: str = Field(primary_key=True, max_length=256)
+    region: str = Field(default="", max_length=64)
+    url: str = Field(default="", max_length=2048)
+    ca_file: str | None = Field(default=None, max_length=4096)
+    tls_verify: bool = True
+    delete_enabled: bool = True
+    trust: str = Field(default="bundle", max_length=16)
+    created_at: datetime = _ts(nullable=False)
+    modified_at: datetime = _ts(nullable=False)
+    removed_at: datetime | None = _ts(nullable=True)
+    entity_tag: str = Field(max_length=32)
+
+
 class AccessGroup(SQLModel, table=True):
     __tablename__ = "access_groups"
     __table_args__ = (UniqueConstraint("account_id", "name", name="uq_groups_account_name"),

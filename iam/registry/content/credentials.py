@@ -35,7 +35,8 @@ class Credentials:
 
     def _sign(self, registry: Registry, subject: str, access: list[dict[str, object]]) -> str:
         return claims.issue(keyring=self.keyring, issuer=self.issuer, subject=subject,
-                            audience=registry.service, access=access, ttl=TOKEN_TTL).token
+                            audience=registry.service, access=access, ttl=TOKEN_TTL,
+                            trust=registry.trust).token
 
     def as_caller(self, registry: Registry, *, iam_id: str, held: Held,
                   scopes: Sequence[Scope]) -> str:
