@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     registry_deadline: float = Field(default=120.0, gt=0, le=3600)
     registry_concurrency: int = Field(default=8, ge=1, le=64)
     registry_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0, le=16 * 1024**3)
+    # Namespace removal (iam.registry.namespace_removal): how long past a token's `exp` the
+    # registries still accept it (distribution 2.8 and 3.x: 60 s, measured in
+    # tests/test_namespace_rm_e2e.py), which the release of a removed name waits out, and
+    # how often each process looks for removals to resume.
+    registry_token_leeway: int = Field(default=60, ge=0, le=3600)
+    namespace_removal_interval: float = Field(default=5.0, gt=0, le=300)
     log_level: str = "info"
     policies_dir: Path = Field(default_factory=roles_dir)
 

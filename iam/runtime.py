@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property, partial
@@ -28,10 +30,13 @@ from iam.registry.content.connection import Connections
 from iam.registry.content.credentials import Credentials
 from iam.registry.content.service import RegistryContent
 from iam.registry.directory import RegistryDirectory
+from iam.registry.namespace_removal import NamespaceRemover
+from iam.registry.namespace_sweep import sweep_by
 from iam.registry.token_service import TokenService
 from iam.store import db
 from iam.store.generation_cache import AuthCache
 from iam.store.journal import ChangeJournal
+from iam.store.periodic import Periodic
 from iam.tokens.oauth_grants import IdentityTokens
 from iam.tokens.signing import Keyring
 
@@ -39,7 +44,8 @@ log = logging.getLogger("iam.runtime")
 SYSTEM_ACCOUNT_RETRY_S = 10.0
 #: The services below, built from the parts on first use and built again when a part is
 #: replaced (a test swaps the limiter, say).
-SERVICES = ("attempts", "registry_tokens", "identity_tokens", "content")
+SERVICES = ("attempts", "registry_tokens", "identity_tokens", "content",
+            "namespace_removals")
 
 
 def _load_registries(engine: Engine) -> Sequence[Registry]:
@@ -117,7 +123,32 @@ class Runtime:
                                connections=self.registry_connections,
                                cache=self.digest_cache)
 
-    # Kept across rebuilds of the services: pooled connections and cached content.
+    @cached_property
+    def namespace_removals(self) -> NamespaceRemover:
+        return NamespaceRemover(read=self.read, write=self.write,
+                                registries_of=self.registries.in_region,
+                                sweep=sweep_by(self.content), audit=self.audit,
+                                roles=self.roles, token_ttl=self.settings.token_ttl,
+                                token_leeway=self.settings.registry_token_leeway,
+                                holder=self.process_id, executor=self.removal_threads)
+
+    # Kept across rebuilds of the services: pooled connections and cached content, the
+    # removals' threads and this process's name as the holder of their leases.
+    @cached_property
+    def process_id(self) -> str:
+        return uuid.uuid4().hex[:16]
+
+    @cached_property
+    def removal_threads(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=2, thread_name_prefix="iam-namespace-rm")
+
+    @cached_property
+    def removal_job(self) -> Periodic:
+        """Resumes the namespace removals that are due (every process; leases keep them
+        from running twice)."""
+        return Periodic("iam-namespace-rm-job", self.settings.namespace_removal_interval,
+                        lambda: self.namespace_removals.resume_due())
+
     @cached_property
     def registry_connections(self) -> Connections:
         return Connections(timeout=self.settings.registry_timeout,
@@ -183,8 +214,13 @@ class Runtime:
         self.activity.start()
         self.audit.start()
         self.authcache.start()
+        self.removal_job.start()
 
     def close(self) -> None:
+        if "removal_job" in self.__dict__:
+            self.removal_job.stop(timeout=10)
+        if "removal_threads" in self.__dict__:
+            self.removal_threads.shutdown(wait=True, cancel_futures=True)
         if "registry_connections" in self.__dict__:
             self.registry_connections.close()
         self.authcache.stop()

@@ -1,5 +1,5 @@
-"""Namespace, policy, access-group and access-check commands, named like IBM's CLIs
-(`ibmcloud cr namespace-add`, `ibmcloud iam service-policy-create`, ...)."""
+"""Policy, access-group and access-check commands, named like IBM's CLI
+(`ibmcloud iam service-policy-create`, ...); namespaces are in `iam.cli.namespaces`."""
 
 from __future__ import annotations
 
@@ -12,13 +12,10 @@ from iam.cli.app import app
 from iam.cli.client import Api, Format, OutputOpt, emit, fail
 from iam.names import name_key
 
-NS_COLUMNS = ["name", "region", "created_at"]
-RESERVATION_COLUMNS = ["name", "region", "account_id", "deleted_at"]
 POLICY_COLUMNS = ["id", "subject", "roles", "resource"]
 GROUP_COLUMNS = ["id", "name", "description", "created_at"]
 MEMBER_COLUMNS = ["iam_id", "type", "created_at"]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Do not ask for confirmation")]
-Region = Annotated[str, typer.Option("--region", "-r", help="Region (default: none)")]
 Roles = Annotated[str, typer.Option("--roles", help="Comma-separated role names, e.g. "
                                                    "Manager,Administrator")]
 ServiceName = Annotated[str, typer.Option("--service-name", help="e.g. container-registry")]
@@ -34,45 +31,6 @@ Repository = Annotated[str | None, typer.Option(
 def _confirm(what: str, force: bool) -> None:
     if not force and not typer.confirm(f"Delete {what}?"):
         raise typer.Exit(1)
-
-
-# --- namespaces ----------------------------------------------------------------------------
-
-@app.command("namespace-add")
-def namespace_add(name: str, region: Region = "", output: OutputOpt = Format.table) -> None:
-    """Create a namespace (names are unique per region across every account)."""
-    emit(Api().put(f"/v1/namespaces/{name}?region={region}"), output, NS_COLUMNS)
-
-
-@app.command("namespace-list")
-def namespace_list(region: Annotated[str | None, typer.Option("--region", "-r")] = None,
-                   output: OutputOpt = Format.table) -> None:
-    """The namespaces of your account you hold any action on."""
-    emit(Api().get("/v1/namespaces", region=region)["data"], output, NS_COLUMNS)
-
-
-@app.command("namespace-rm")
-def namespace_rm(name: str, region: Region = "", force: Force = False) -> None:
-    """Delete a namespace."""
-    _confirm(f"namespace {name}", force)
-    Api().delete(f"/v1/namespaces/{name}?region={region}")
-    typer.echo(f"Namespace {name} deleted; its name stays reserved to your account")
-
-
-@app.command("namespace-reservations")
-def namespace_reservations(output: OutputOpt = Format.table) -> None:
-    """Names of deleted namespaces, reserved to their account (every account's for the
-    system operator, your account's otherwise)."""
-    emit(Api().get_all("/v1/namespace-reservations"), output, RESERVATION_COLUMNS)
-
-
-@app.command("namespace-release")
-def namespace_release(name: str, region: Region = "", output: OutputOpt = Format.table) -> None:
-    """Release a deleted namespace's reserved name so any account may take it (system
-    operator only)."""
-    Api().delete(f"/v1/namespace-reservations/{name}?region={region}")
-    emit({"name": name, "region": region, "released": True}, output,
-         ["name", "region", "released"])
 
 
 # --- subjects ------------------------------------------------------------------------------

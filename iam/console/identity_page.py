@@ -16,6 +16,7 @@ from iam.console import pages, permissions, policy_view
 from iam.console.session import Visitor
 from iam.errors import Forbidden, IamError
 from iam.identity.authn import kind_of
+from iam.registry.content.references import host_of
 from iam.runtime import Runtime
 
 SERVICE_ID_ACTIONS = ("iam-identity.serviceid.update", "iam-identity.serviceid.lock",
@@ -31,12 +32,10 @@ def url_of(iam_id: str) -> str:
             else "/console/users/") + iam_id
 
 
-def registry_host(runtime: Runtime) -> str:
-    """What `docker login` names: the first registry's host, when its URL is known."""
-    for registry in runtime.registries.all():
-        if registry.url:
-            return registry.url.split("://", 1)[-1].rstrip("/")
-    return "<registry host>"
+def registry_hosts(runtime: Runtime) -> list[str]:
+    """What `docker login` names: each registry's host, where its URL is known."""
+    hosts = sorted({host_of(r) for r in runtime.registries.all() if r.url})
+    return hosts or ["<registry host>"]
 
 
 def render(request: Request, visitor: Visitor, runtime: Runtime, iam_id: str, *,
@@ -69,4 +68,4 @@ def render(request: Request, visitor: Visitor, runtime: Runtime, iam_id: str, *,
         policies=policy_view.of_subject(runtime, caller, iam_id=iam_id),
         grantable=policy_view.grantable(runtime, caller), subject={"iam_id": iam_id},
         base=url_of(iam_id),
-        docker_host=registry_host(runtime), **{"form_roles": {}, **extra})
+        docker_hosts=registry_hosts(runtime), **{"form_roles": {}, **extra})

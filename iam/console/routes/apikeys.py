@@ -49,7 +49,7 @@ def _create(request: Request, iam_id: str, visitor: Visitor, form: FormDep,
                                     form=form.values())
     return pages.render(request, "key_created.html", visitor, key=created,
                         back=identity_page.url_of(iam_id),
-                        docker_host=identity_page.registry_host(runtime))
+                        docker_hosts=identity_page.registry_hosts(runtime))
 
 
 @router.post("/serviceids/{iam_id}/keys", name="create_api_key")

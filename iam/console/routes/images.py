@@ -55,8 +55,8 @@ async def _list_page(request: Request, visitor: Visitor, runtime: Runtime, *, na
                      region: str, pagestart: str | None = None,
                      problems: pages.Problems | None = None,
                      form: dict[str, str] | None = None) -> HTMLResponse:
-    spaces = namespaces_api.list_namespaces(caller=visitor.principal, runtime=runtime,
-                                            region=None)
+    spaces = await namespaces_api.list_namespaces(request, visitor.principal, runtime,
+                                                  region=None, counts=False)
     if namespace and not region:  # the picker names the namespace; its region is known
         region = next((ns.region for ns in spaces.data if ns.name == namespace), "")
     found: ImageList | None = None
