@@ -257,7 +257,8 @@ def test_every_console_page_has_no_critical_accessibility_violation(team_r: Stag
     page.goto(pages[0])
     report[pages[0]] = axe_violations(page, source)
     sign_in(page, env.owner_key)
-    for path in ["/console", "/console/namespaces", "/console/namespaces/team-r/remove?region=us-south",
+    for path in ["/console", "/console/namespaces",
+                 "/console/namespaces/team-r/remove?region=us-south",
                  "/console/images?namespace=team-r&region=us-south",
                  f"/console/images/inspect?image={image}",
                  f"/console/images/remove?image={image}&namespace=team-r&region=us-south",
