@@ -343,3 +343,24 @@ def test_every_console_form_refuses_a_post_without_the_csrf_token(world: World) 
         assert r.status_code == 403, (path, r.status_code)
         assert "anti-forgery token" in r.text, path
     assert browser.get("/console").status_code == 200  # and the session still stands
+
+
+def test_the_operator_adds_a_registry_and_others_only_read_the_list(world: World) -> None:
+    browser, csrf = owner_browser(world)
+    r = browser.post("/console/operator/registries", data={
+        "csrf_token": csrf, "service": "registry.console", "region": "us-south",
+        "url": "http://127.0.0.1:5999", "tls_verify": "1", "trust": "jwks"})
+    assert r.status_code == 200 and "registry.console" in r.text
+    listed = world.api.get("/v1/registries/registry.console", headers=world.admin).json()
+    assert listed["trust"] == "jwks" and listed["delete_enabled"] is False
+    reader = world.browser()
+    reader_csrf = sign_in(reader, apikey=world.reader_key)
+    page = reader.get("/console/operator/registries")
+    assert page.status_code == 200 and "registry.console" in page.text
+    assert "Add a registry" not in page.text and "CA file" not in page.text
+    r = reader.post("/console/operator/registries/registry.console/delete",
+                    data={"csrf_token": reader_csrf})
+    assert r.status_code == 403 and "only the system operator" in alerts(r.text)
+    r = browser.post("/console/operator/registries/registry.console/delete",
+                     data={"csrf_token": csrf})
+    assert r.status_code == 200 and "registry.console" not in r.text

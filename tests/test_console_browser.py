@@ -266,7 +266,8 @@ def test_every_console_page_has_no_critical_accessibility_violation(team_r: Stag
                  "/console/serviceids", f"/console/serviceids/{robot.iam_id}",
                  "/console/users", f"/console/users/{user}", "/console/groups",
                  f"/console/groups/{group}", "/console/explain", "/console/audit",
-                 "/console/operator/keys", "/console/operator/accounts"]:
+                 "/console/operator/keys", "/console/operator/accounts",
+                 "/console/operator/registries"]:
         response = page.goto(path)
         assert response is not None and response.status == 200, path
         report[path] = axe_violations(page, source)

@@ -11,6 +11,7 @@ from iam.console.routes import (
     namespaces,
     operator,
     policies,
+    registries,
     serviceids,
     signin,
     users,
@@ -18,4 +19,4 @@ from iam.console.routes import (
 
 ROUTERS = [signin.router, namespaces.router, images.router, serviceids.router, users.router,
            apikeys.router, groups.router, policies.router, explain.router, audit.router,
-           operator.router]
+           operator.router, registries.router]
