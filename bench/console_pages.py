@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
             pages = {
                 "sign-in form": "/console/signin", "front page": "/console",
                 "namespaces (1,001)": "/console/namespaces",
-                "images of a namespace (page of 100 of 1,000 repositories)": images,
+                "images of a namespace (page of 20 of 1,000 repositories)": images,
                 "image inspect": f"/console/images/inspect?image={image}",
                 "image remove (confirmation, lists the namespace)":
                     f"/console/images/remove?image={image}&namespace={NAMESPACE}"

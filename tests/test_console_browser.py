@@ -170,7 +170,8 @@ def test_owner_story_from_namespace_to_pushed_image_and_its_removal(stage: Stage
 
     page.goto("/console")
     nav(page, "Images").click()
-    page.get_by_label("Show the images of", exact=True).select_option("team-a")
+    page.get_by_label("Show the images of namespace", exact=True).fill("team-a")
+    page.get_by_label("Region", exact=True).select_option("us-south")
     page.get_by_role("button", name="Show").click()
     for tag in ("1.0", "2.0", "latest"):
         assert page.get_by_role("cell", name=tag, exact=True).is_visible()

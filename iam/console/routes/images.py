@@ -15,7 +15,6 @@ from pydantic import ValidationError
 from iam.api.content_schemas import ImageList, ImagePublic, TagBody
 from iam.api.deps import RuntimeDep
 from iam.api.routes import images as api
-from iam.api.routes import namespaces as namespaces_api
 from iam.console import pages, permissions
 from iam.console.session import FormDep, JournalDep, Visitor, VisitorDep
 from iam.errors import IamError
@@ -55,10 +54,9 @@ async def _list_page(request: Request, visitor: Visitor, runtime: Runtime, *, na
                      region: str, pagestart: str | None = None,
                      problems: pages.Problems | None = None,
                      form: dict[str, str] | None = None) -> HTMLResponse:
-    spaces = await namespaces_api.list_namespaces(request, visitor.principal, runtime,
-                                                  region=None, counts=False)
-    if namespace and not region:  # the picker names the namespace; its region is known
-        region = next((ns.region for ns in spaces.data if ns.name == namespace), "")
+    regions = sorted({r.region for r in runtime.registries.all()})
+    if namespace and not region and len(regions) == 1:
+        region = regions[0]
     found: ImageList | None = None
     if namespace:
         try:
@@ -76,7 +74,7 @@ async def _list_page(request: Request, visitor: Visitor, runtime: Runtime, *, na
         next_url = "/console/images?" + urlencode({"namespace": namespace, "region": region,
                                                    "pagestart": found.next_pagestart})
     return pages.render(
-        request, "images.html", visitor, namespaces=spaces.data, namespace=namespace,
+        request, "images.html", visitor, regions=regions, namespace=namespace,
         region=region, found=found, repositories=dict(repositories), may=may,
         ref=lambda image, by_digest=False: _ref(runtime, image, by_digest=by_digest),
         repository_ref=lambda image: _repository_ref(runtime, image), next_url=next_url,
