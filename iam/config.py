@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     issuer_refetch_interval: float = Field(default=30, ge=0.1, le=3600)
     issuer_fetch_timeout: float = Field(default=5, ge=0.1, le=30)
     max_body_bytes: int = 64 * 1024
+    # The web console's sessions (iam.console): signed out after this many seconds without a
+    # request, and after the absolute lifetime whatever the activity.
+    console_idle_seconds: int = Field(default=900, ge=60, le=86_400)
+    console_session_seconds: int = Field(default=12 * 3600, ge=300, le=7 * 86_400)
     # The content operations (iam.registry.content): each request to a registry waits at
     # most `registry_timeout` s, a whole operation at most `registry_deadline` s, with at
     # most `registry_concurrency` requests in flight per operation; manifests and configs

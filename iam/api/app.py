@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from iam import __version__
-from iam.api import errors, offload, openapi
+from iam.api import docs, errors, offload, openapi
 from iam.api.audit_middleware import AuditChanges
 from iam.api.fast_routes import FastRoute
 from iam.api.middleware import (
@@ -118,10 +118,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             runtime.close()
 
     app = RegistryIAM(title="registry-iam", version=__version__, lifespan=lifespan,
-                  description="IAM for container registries: service IDs, API keys, "
-                              "policies and registry tokens.")
+                      docs_url=None, redoc_url=None,  # local assets instead: iam.api.docs
+                      description="IAM for container registries: service IDs, API keys, "
+                                  "policies and registry tokens.")
     app.state.runtime = runtime
     errors.install(app)
+    docs.install(app)
     for router in ROUTERS:
         app.include_router(router, responses=errors.CONTENT_PROBLEMS if router is images.router
                            else errors.PROBLEM_RESPONSES if id(router) in ADMIN_ROUTERS

@@ -109,7 +109,7 @@ def serve(
     else:
         typer.echo(f"registry-iam serving on http://{host}:{port} (database {database}, "
                    f"{workers} worker(s)); Ctrl-C stops it", err=True)
-    config = uvicorn.Config("iam.api.app:create_app", factory=True, host=host, port=port,
+    config = uvicorn.Config("iam.console.app:create_app", factory=True, host=host, port=port,
                             workers=workers, access_log=access_log,
                             log_level=settings.log_level, timeout_graceful_shutdown=20,
                             server_header=False, log_config=_log_config(settings.log_level),

@@ -400,3 +400,25 @@ class AuthzGeneration(SQLModel, table=True):
 
     id: int = Field(primary_key=True)
     value: int = Field(sa_type=BigInteger)
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A signed-in browser of the web console (`iam.identity.console_sessions`). The cookie
+    carries a random token; only its HMAC digest is kept, so a copy of the database signs
+    nobody in. The identity and credential it was opened with are re-checked on every
+    request (a deleted or disabled key, a changed password ends it); signing out deletes
+    the row."""
+
+    __tablename__ = "console_sessions"
+    PUBLIC: ClassVar[tuple[str, ...]] = (
+        "id", "account_id", "iam_id", "apikey_id", "created_at", "last_seen_at", "expires_at")
+
+    id: str = Field(primary_key=True, max_length=64)
+    token_hash: str = Field(max_length=64, unique=True)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=64)
+    iam_id: str = Field(max_length=80, index=True)
+    apikey_id: str | None = Field(default=None, max_length=64)
+    credential: str = Field(default="", max_length=64)  # password fingerprint (users)
+    created_at: datetime = _ts(nullable=False)
+    last_seen_at: datetime = _ts(nullable=False)
+    expires_at: datetime = _ts(nullable=False)
