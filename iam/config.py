@@ -86,6 +86,14 @@ class Settings(BaseSettings):
     audit_retention_days: int = Field(default=90, ge=1, le=3650)
     auth_max_failures: int = Field(default=10, ge=1, le=10_000)
     auth_failure_window: int = Field(default=60, ge=1, le=86_400)
+    # Workload-token issuers (iam.federation.issuer_keys): discovered keys are fetched again
+    # after `refresh` seconds, used at most `max_age` after the last good fetch while the
+    # issuer is unreachable; at most one fetch per issuer per `refetch_interval`; each
+    # fetch bounded by `fetch_timeout`.
+    issuer_keys_refresh: float = Field(default=300, ge=1, le=86_400)
+    issuer_keys_max_age: float = Field(default=86_400, ge=1, le=30 * 86_400)
+    issuer_refetch_interval: float = Field(default=30, ge=0.1, le=3600)
+    issuer_fetch_timeout: float = Field(default=5, ge=0.1, le=30)
     max_body_bytes: int = 64 * 1024
     # The content operations (iam.registry.content): each request to a registry waits at
     # most `registry_timeout` s, a whole operation at most `registry_deadline` s, with at
@@ -165,6 +173,13 @@ class Settings(BaseSettings):
     def _secret_long_enough(self) -> Settings:
         if self.hmac_secret is not None and len(self.hmac_secret.get_secret_value()) < 32:
             raise ValueError("IAM_HMAC_SECRET must be at least 32 characters")
+        return self
+
+    @model_validator(mode="after")
+    def _issuer_keys_outlive_their_refresh(self) -> Settings:
+        if self.issuer_keys_max_age < self.issuer_keys_refresh:
+            raise ValueError("IAM_ISSUER_KEYS_MAX_AGE must be at least IAM_ISSUER_KEYS_REFRESH "
+                             "(cached keys must outlive the time they are refreshed after)")
         return self
 
     @cached_property

@@ -91,6 +91,13 @@ class Unauthenticated(IamError):
         self.key_prefix = key_prefix
 
 
+class WorkloadTokenRefused(Unauthenticated):
+    """Raised when a workload token (a CI job's or a pod's OIDC JWT) is refused for a reason
+    its holder may be told: it can read the token itself (expired, wrong audience, an
+    algorithm or key the issuer does not use). Which profiles or rules exist is never said:
+    every such refusal reads `no trusted profile accepts this token`."""
+
+
 class Forbidden(IamError):
     """Raised when an authenticated caller lacks the action named in the message."""
 

@@ -20,6 +20,8 @@ from iam.access import roles as role_data
 from iam.audit.activity import ActivityRecorder
 from iam.audit.trail import AuditTrail, Event
 from iam.config import Registry, Settings
+from iam.federation.exchange import Federation
+from iam.federation.issuer_keys import IssuerKeys
 from iam.identity import server_secret
 from iam.identity.accounts import system_account
 from iam.identity.attempts import Attempts
@@ -45,7 +47,7 @@ SYSTEM_ACCOUNT_RETRY_S = 10.0
 #: The services below, built from the parts on first use and built again when a part is
 #: replaced (a test swaps the limiter, say).
 SERVICES = ("attempts", "registry_tokens", "identity_tokens", "content",
-            "namespace_removals")
+            "namespace_removals", "federation")
 
 
 def _load_registries(engine: Engine) -> Sequence[Registry]:
@@ -67,6 +69,8 @@ class Runtime:
     roles: role_data.RoleCatalog
     #: the registries, read from the database and reloaded on every authorization change
     registries: RegistryDirectory
+    #: the keys of every workload-token issuer, fetched and cached per process
+    issuer_keys: IssuerKeys
     #: the system account's id, read once (every failed authentication is recorded there)
     _system_account: str | None = field(default=None, init=False, repr=False)
     _system_account_tried: float = field(default=float("-inf"), init=False, repr=False)
@@ -87,9 +91,13 @@ class Runtime:
                               poll_seconds=settings.authz_poll_seconds)
         registries = RegistryDirectory.loading(partial(_load_registries, engine))
         authcache.on_change(registries.reload)
+        issuer_keys = IssuerKeys(refresh_after=settings.issuer_keys_refresh,
+                                 max_age=settings.issuer_keys_max_age,
+                                 refetch_interval=settings.issuer_refetch_interval,
+                                 timeout=settings.issuer_fetch_timeout)
         return cls(settings=settings, engine=engine, keyring=keyring, secret=secret,
                    activity=activity, audit=audit, limiter=limiter, authcache=authcache,
-                   roles=catalog, registries=registries)
+                   roles=catalog, registries=registries, issuer_keys=issuer_keys)
 
     def __setattr__(self, name: str, value: object) -> None:
         super().__setattr__(name, value)
@@ -105,15 +113,21 @@ class Runtime:
                         system_account_id=self.system_account_id)
 
     @cached_property
+    def federation(self) -> Federation:
+        return Federation(cache=self.authcache, keys=self.issuer_keys)
+
+    @cached_property
     def registry_tokens(self) -> TokenService:
         return TokenService(settings=self.settings, keyring=self.keyring, secret=self.secret,
-                            cache=self.authcache, read=self.read, attempts=self.attempts,
-                            roles=self.roles, registries=self.registries)
+                            cache=self.authcache, read=self.read, federation=self.federation,
+                            attempts=self.attempts, roles=self.roles,
+                            registries=self.registries)
 
     @cached_property
     def identity_tokens(self) -> IdentityTokens:
         return IdentityTokens(settings=self.settings, keyring=self.keyring, secret=self.secret,
-                              cache=self.authcache, read=self.read)
+                              cache=self.authcache, read=self.read,
+                              federation=self.federation)
 
     @cached_property
     def content(self) -> RegistryContent:

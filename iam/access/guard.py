@@ -13,13 +13,13 @@ import logging
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from iam.access import authz, roles
 from iam.access.delegation import Authority
 from iam.errors import Forbidden
 from iam.identity.authn import Principal
-from iam.store.models import Policy
+from iam.store.models import ClaimRule, Policy, TrustedProfile
 
 log = logging.getLogger("iam.guard")
 
@@ -88,6 +88,8 @@ def require_key_access(session: Session, catalog: roles.RoleCatalog, principal: 
 
 
 def _resource_of(iam_id: str) -> dict[str, str]:
+    if iam_id.startswith("iam-Profile-"):
+        return {"profile": iam_id}
     return {"serviceid" if iam_id.startswith("iam-ServiceId-") else "user": iam_id}
 
 
@@ -115,6 +117,19 @@ def require_group_change(session: Session, catalog: roles.RoleCatalog, principal
     over every policy of the group."""
     require(session, catalog, principal, action)
     Authority.of(session, catalog, principal).require_group(session, group_id)
+
+
+def require_issuer_change(session: Session, catalog: roles.RoleCatalog,
+                          principal: Principal, action: str, *, url: str) -> None:
+    """Change an issuer's audiences, algorithms or keys: its action, then the rule over
+    every trusted profile whose claim rules name it (they change who may become it)."""
+    require(session, catalog, principal, action)
+    named = session.exec(select(TrustedProfile.iam_id).join(
+        ClaimRule, ClaimRule.profile_id == TrustedProfile.id).where(  # type: ignore[arg-type]
+        ClaimRule.issuer_url == url, ClaimRule.account_id == principal.account_id)).all()
+    authority = Authority.of(session, catalog, principal)
+    for iam_id in dict.fromkeys(named):
+        authority.require_identity(session, iam_id)
 
 
 @dataclass(frozen=True)

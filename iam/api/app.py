@@ -28,9 +28,11 @@ from iam.api.routes import accounts, apikeys, health, identity_token, images, se
 from iam.api.routes import audit as audit_routes
 from iam.api.routes import authz as authz_routes
 from iam.api.routes import groups as groups_routes
+from iam.api.routes import issuers as issuers_routes
 from iam.api.routes import namespace_reservations as reservations_routes
 from iam.api.routes import namespaces as namespaces_routes
 from iam.api.routes import policies as policies_routes
+from iam.api.routes import profiles as profiles_routes
 from iam.api.routes import registries as registries_routes
 from iam.api.routes import registry as registry_routes
 from iam.config import Settings, load_settings
@@ -40,7 +42,7 @@ ROUTERS = [health.router, accounts.router, serviceids.router,
            apikeys.router, users.router, namespaces_routes.router, policies_routes.router,
            groups_routes.router, authz_routes.router, registry_routes.router,
            audit_routes.router, reservations_routes.router, images.router,
-           registries_routes.router]
+           registries_routes.router, issuers_routes.router, profiles_routes.router]
 # Routers that answer errors in the admin API's shape (the others speak OAuth or the
 # registry's format, and document their own errors).
 ADMIN_ROUTERS = {id(r) for r in (accounts.router, serviceids.router, apikeys.router,
@@ -48,7 +50,8 @@ ADMIN_ROUTERS = {id(r) for r in (accounts.router, serviceids.router, apikeys.rou
                                  policies_routes.router, groups_routes.router,
                                  authz_routes.router, audit_routes.router,
                                  reservations_routes.router, images.router,
-                                 registries_routes.router)}
+                                 registries_routes.router, issuers_routes.router,
+                                 profiles_routes.router)}
 # Routes served ahead of FastAPI's middleware and router, each declared once in its module.
 FAST_ROUTES = (*registry_routes.FAST_ROUTES, *identity_token.FAST_ROUTES)
 

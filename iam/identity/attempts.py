@@ -149,6 +149,10 @@ class Attempt:
         if principal.apikey_id:
             self.attempts.activity.record(principal.apikey_id)
             detail.setdefault("apikey_id", principal.apikey_id)
+        if principal.workload is not None:  # a trusted profile: which workload, which rule
+            detail.setdefault("workload", {"iss": principal.workload.iss,
+                                           "sub": principal.workload.sub})
+            detail.setdefault("rule_id", principal.workload.rule_id)
         self.attempts.audit.record(Event(
             action=self.action, outcome="success", account_id=principal.account_id,
             actor=principal.iam_id, client_ip=self.client.ip,

@@ -108,14 +108,18 @@ class _Memo(Generic[K, V]):
 
 
 class AuthCache:
-    """Three memos under one generation: the principal behind a key digest, the actions a
-    principal holds on a namespace, and whole token decisions (digest, registry, scopes)."""
+    """Four memos under one generation: the principal behind a key digest, the actions a
+    principal holds on a namespace, whole token decisions (digest, registry, scopes), and
+    the trust in a workload-token issuer (its registrations and claim rules)."""
 
     def __init__(self, engine: Engine, *, max_entries: int, poll_seconds: float) -> None:
         self._engine = engine
         self.principals: _Memo[str, Principal] = _Memo(max_entries)
         self.held: _Memo[tuple[str, ...], frozenset[str]] = _Memo(max_entries)
         self.decisions: _Memo[tuple[object, ...], Any] = _Memo(max_entries)  # Decision
+        #: per workload-token issuer URL: the accounts that registered it and their claim
+        #: rules (iam.federation.exchange); only issuers some account registered
+        self.federated: _Memo[str, Any] = _Memo(max_entries)
         #: the last generation read from the database; None = unknown, the cache is off
         self.generation: int | None = None
         #: the generation the `on_change` reloads last succeeded for
@@ -174,7 +178,7 @@ class AuthCache:
         if generation != self.generation:
             # Switch off first: a reader racing with the clear sees None, never stale data.
             self.generation = None
-            for memo in (self.principals, self.held, self.decisions):
+            for memo in (self.principals, self.held, self.decisions, self.federated):
                 memo.clear()
             self.generation = generation
 
