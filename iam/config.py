@@ -87,6 +87,15 @@ class Settings(BaseSettings):
     max_body_bytes: int = 64 * 1024
     log_level: str = "info"
     policies_dir: Path = Field(default_factory=roles_dir)
+    # `iam serve` over HTTPS (iam.tls checks the pair before serving); both or neither.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # Prometheus metrics (iam.metrics): off only to measure what they cost. `/metrics` is
+    # open to these networks (the TCP peer, or the client a trusted proxy names); anyone
+    # else needs the credential of a system-account identity holding MetricsReader.
+    metrics_enabled: bool = True
+    metrics_allow: str = "127.0.0.1/32,::1/128"
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     @classmethod
     def settings_customise_sources(
@@ -145,10 +154,23 @@ class Settings(BaseSettings):
         parse_trusted_proxies(value)
         return value
 
+    @field_validator("metrics_allow")
+    @classmethod
+    def _metrics_allow_are_networks(cls, value: str) -> str:
+        parse_trusted_proxies(value, setting="IAM_METRICS_ALLOW")
+        return value
+
     @model_validator(mode="after")
     def _secret_long_enough(self) -> Settings:
         if self.hmac_secret is not None and len(self.hmac_secret.get_secret_value()) < 32:
             raise ValueError("IAM_HMAC_SECRET must be at least 32 characters")
+        return self
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("IAM_TLS_CERT and IAM_TLS_KEY go together (--tls-cert and "
+                             "--tls-key): give both files or neither")
         return self
 
     @cached_property
@@ -161,6 +183,10 @@ class Settings(BaseSettings):
     @cached_property
     def trusted_networks(self) -> tuple[Network, ...]:
         return parse_trusted_proxies(self.trusted_proxies)
+
+    @cached_property
+    def metrics_networks(self) -> tuple[Network, ...]:
+        return parse_trusted_proxies(self.metrics_allow, setting="IAM_METRICS_ALLOW")
 
     @property
     def keys_dir(self) -> Path:

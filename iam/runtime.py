@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
+from iam import __version__
 from iam.access import roles as role_data
 from iam.audit.activity import ActivityRecorder
 from iam.audit.trail import AuditTrail
@@ -21,6 +22,7 @@ from iam.identity import server_secret
 from iam.identity.accounts import system_account
 from iam.identity.attempts import Attempts
 from iam.identity.ratelimit import FailureLimiter
+from iam.metrics.instruments import Metrics
 from iam.registry.directory import RegistryDirectory
 from iam.registry.token_service import TokenService
 from iam.store import db
@@ -46,6 +48,8 @@ class Runtime:
     authcache: AuthCache
     #: the one role catalog of this process, handed to whatever evaluates or validates
     roles: role_data.RoleCatalog
+    #: the Prometheus instruments of this process (`iam.metrics`)
+    metrics: Metrics
     #: the system account's id, read once (every failed authentication is recorded there)
     _system_account: str | None = field(default=None, init=False, repr=False)
     _system_account_tried: float = field(default=float("-inf"), init=False, repr=False)
@@ -57,16 +61,18 @@ class Runtime:
         secret = server_secret.load(settings)
         keyring = Keyring(settings.keys_dir)
         engine = db.make_engine(settings.db_url)
-        activity = ActivityRecorder(engine, settings.activity_flush_seconds)
-        audit = AuditTrail(engine, retention_days=settings.audit_retention_days)
+        metrics = Metrics(enabled=settings.metrics_enabled)
+        activity = ActivityRecorder(engine, settings.activity_flush_seconds, metrics=metrics)
+        audit = AuditTrail(engine, retention_days=settings.audit_retention_days,
+                           metrics=metrics)
         limiter = FailureLimiter.from_url(settings.redis_url,
                                           max_failures=settings.auth_max_failures,
                                           window=settings.auth_failure_window)
         authcache = AuthCache(engine, max_entries=settings.authz_cache_entries,
-                              poll_seconds=settings.authz_poll_seconds)
+                              poll_seconds=settings.authz_poll_seconds, metrics=metrics)
         return cls(settings=settings, engine=engine, keyring=keyring, secret=secret,
                    activity=activity, audit=audit, limiter=limiter, authcache=authcache,
-                   roles=catalog)
+                   roles=catalog, metrics=metrics)
 
     def __setattr__(self, name: str, value: object) -> None:
         super().__setattr__(name, value)
@@ -79,7 +85,8 @@ class Runtime:
     @cached_property
     def attempts(self) -> Attempts:
         return Attempts(limiter=self.limiter, audit=self.audit, activity=self.activity,
-                        system_account_id=self.system_account_id)
+                        system_account_id=self.system_account_id,
+                        outcomes=self.metrics.tokens)
 
     @cached_property
     def registries(self) -> RegistryDirectory:
@@ -128,9 +135,19 @@ class Runtime:
 
     def start_background(self) -> None:
         self.system_account_id()
+        self._record_build()
         self.activity.start()
         self.audit.start()
         self.authcache.start()
+
+    def _record_build(self) -> None:
+        """The build-info gauge: this version and the schema revision the database is at."""
+        try:
+            schema = db.revision_of(self.engine) or "none"
+        except SQLAlchemyError:
+            self.metrics.database_error("startup").inc()
+            schema = "unknown"
+        self.metrics.build.labels(version=__version__, schema=schema).set(1)
 
     def close(self) -> None:
         self.authcache.stop()

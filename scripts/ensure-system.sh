@@ -5,6 +5,7 @@ need=()
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]} from Debian" >&2
   export DEBIAN_FRONTEND=noninteractive

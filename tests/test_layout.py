@@ -18,8 +18,9 @@ IAM = Path(__file__).resolve().parent.parent / "iam"
 # Each part may import only parts on a lower floor (its own floor: only itself).
 FLOORS = {
     "errors": 0, "resources": 1, "client_address": 1, "names": 1, "config": 2,
+    "metrics": 2, "tls": 4,
     "store": 3, "audit": 4, "identity": 5, "access": 6, "tokens": 6, "registry": 7,
-    "runtime": 8, "bootstrap": 8, "api": 9, "cli": 9,
+    "runtime": 8, "bootstrap": 8, "backup": 8, "api": 9, "cli": 9,
 }
 DOMAIN = {part for part, floor in FLOORS.items() if floor < FLOORS["runtime"]}
 FRAMEWORKS = ("fastapi", "starlette", "typer", "uvicorn")

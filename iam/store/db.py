@@ -97,11 +97,16 @@ def head_revision() -> str:
     return str(script.get_current_head())
 
 
+def revision_of(engine: Engine) -> str | None:
+    """The schema revision the database is at (None: not migrated)."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
 def current_revision(url: str) -> str | None:
     engine = make_engine(url)
     try:
-        with engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+        return revision_of(engine)
     finally:
         engine.dispose()
 
