@@ -45,7 +45,9 @@ class Registry(BaseModel):
     trust: Literal["bundle", "jwks"] = "bundle"
 
 
-def _config_file() -> Path | None:
+def config_file() -> Path | None:
+    """The TOML file settings are read from: `IAM_CONFIG_FILE`, else `config.toml` in the
+    data directory if there is one."""
     explicit = os.environ.get("IAM_CONFIG_FILE")
     if explicit:
         return Path(explicit)
@@ -107,7 +109,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        path = _config_file()
+        path = config_file()
         if path is not None:
             if not path.is_file():
                 raise ValueError(f"IAM_CONFIG_FILE={path} does not exist")
