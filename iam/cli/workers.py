@@ -29,6 +29,9 @@ from uvicorn.supervisors.multiprocess import Process
 
 log = logging.getLogger("uvicorn.error")
 POLL_S = 0.5
+#: How long a successor may take to start serving (imports, migrations check, the app's
+#: start-up) before a SIGHUP restart gives up and keeps its predecessor.
+READY_S = 60.0
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU)
 
 
@@ -154,8 +157,7 @@ class Workers:
             if self._stop.is_set():
                 return
             successor = self._start(slot)
-            if not successor.wait_until_ready(self.config.timeout_worker_healthcheck,
-                                              self._stop):
+            if not successor.wait_until_ready(READY_S, self._stop):
                 successor.kill()
                 successor.join()
                 log.error("Worker [%s] did not become ready; keeping [%s], restart stopped.",
