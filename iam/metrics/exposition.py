@@ -13,13 +13,14 @@ import os
 import shutil
 from pathlib import Path
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from iam.metrics.instruments import Metrics
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 DIRECTORY = "metrics"
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+#: The classic text format, which every Prometheus reads (the names here need no escaping).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def prepare_multiprocess(data_dir: Path) -> Path:
