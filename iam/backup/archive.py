@@ -172,7 +172,11 @@ def _open(archive: Path, passphrase: bytes | None) -> IO[bytes]:
             source.close()
             raise BackupError(f"{archive} is sealed with a passphrase: give "
                               "--passphrase-file")
-        return sealing.OpeningReader(source, passphrase)  # type: ignore[return-value]
+        try:
+            return sealing.OpeningReader(source, passphrase)  # type: ignore[return-value]
+        except BaseException:
+            source.close()
+            raise
     return source
 
 
