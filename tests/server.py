@@ -80,7 +80,7 @@ class Server:
             [str(self.bin_dir / "iam"), "serve", "--port", str(self.port), "--access-log", *extra],
             env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60  # a shared, loaded CI machine starts slowly
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"iam serve exited:\n{self.log_path.read_text()}")

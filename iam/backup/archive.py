@@ -27,20 +27,34 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+from sqlalchemy import func
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import select
+
 from iam import __version__
 from iam.backup import database, sealing
 from iam.config import Settings, config_file
 from iam.errors import BackupError
 from iam.identity import server_secret
-from iam.store.db import current_revision, is_known_revision, revision_of_file
+from iam.store.db import (
+    current_revision,
+    is_known_revision,
+    make_engine,
+    read_session,
+    revision_of_file,
+)
+from iam.store.models import AuditEvent
 
 FORMAT = 1
 MANIFEST = "manifest.json"
 DUMP = "database/dump"
 DATA = "data/"
 #: What the service's audit trail may still hold in memory when a backup starts is written
-#: within two flush intervals (0.5 s each): waiting this long first puts it in the snapshot.
+#: within a few flush intervals (0.5 s each). The backup waits at least SETTLE_S, then until
+#: the trail holds an event recorded after it started (a busy server flushed past that
+#: point), at most SETTLE_MAX_S: so the snapshot has every event from before the backup.
 SETTLE_S = 1.5
+SETTLE_MAX_S = 10.0
 _SKIPPED_DIRS = {"metrics"}  # the Prometheus files of running workers
 
 
@@ -106,13 +120,35 @@ def _add(tar: tarfile.TarFile, name: str, data: IO[bytes], size: int) -> None:
     tar.addfile(info, data)
 
 
+def _settle(settings: Settings, started: datetime, minimum: float) -> None:
+    """Wait for the running service's audit flushes (see SETTLE_S)."""
+    time.sleep(minimum)
+    if minimum <= 0:
+        return
+    deadline = time.monotonic() + SETTLE_MAX_S - minimum
+    engine = make_engine(settings.db_url)
+    try:
+        while time.monotonic() < deadline:
+            try:
+                with read_session(engine) as session:
+                    newest = session.exec(select(func.max(AuditEvent.ts))).one()
+            except SQLAlchemyError as exc:
+                raise BackupError(f"cannot read the database: {type(exc).__name__}") from None
+            if newest is not None and (newest if newest.tzinfo else
+                                       newest.replace(tzinfo=UTC)) >= started:
+                return
+            time.sleep(0.2)
+    finally:
+        engine.dispose()
+
+
 def write_backup(settings: Settings, *, out: Path, passphrase: bytes | None,
                  settle_seconds: float = SETTLE_S) -> Summary:
     """Write the archive to `out` (a new file, mode 0600), sealed if `passphrase`."""
     if out.exists():
         raise BackupError(f"{out} exists; write the backup to a new file")
     server_secret.load(settings)  # refuse a data directory without a usable secret
-    time.sleep(settle_seconds)
+    _settle(settings, datetime.now(UTC), settle_seconds)
     out.parent.mkdir(parents=True, exist_ok=True)
     backend = database.backend_of(settings.db_url)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".iam-backup-") as work:
