@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     access_token_ttl: int = 3600
     refresh_token_ttl: int = 30 * 24 * 3600
     signing_alg: Literal["ES256", "RS256"] = "ES256"
+    # Seeds the registries table (iam.registry.registries) at `iam init` and server start;
+    # the table, not this setting, is what every process reads.
     registries: list[Registry] = Field(
         default_factory=lambda: [Registry(service=DEFAULT_REGISTRY_SERVICE)]
     )
@@ -87,6 +89,20 @@ class Settings(BaseSettings):
     auth_max_failures: int = Field(default=10, ge=1, le=10_000)
     auth_failure_window: int = Field(default=60, ge=1, le=86_400)
     max_body_bytes: int = 64 * 1024
+    # The content operations (iam.registry.content): each request to a registry waits at
+    # most `registry_timeout` s, a whole operation at most `registry_deadline` s, with at
+    # most `registry_concurrency` requests in flight per operation; manifests and configs
+    # (addressed by digest, never changing) are kept up to `registry_cache_bytes`.
+    registry_timeout: float = Field(default=10.0, gt=0, le=300)
+    registry_deadline: float = Field(default=120.0, gt=0, le=3600)
+    registry_concurrency: int = Field(default=8, ge=1, le=64)
+    registry_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0, le=16 * 1024**3)
+    # Namespace removal (iam.registry.namespace_removal): how long past a token's `exp` the
+    # registries still accept it (distribution 2.8 and 3.x: 60 s, measured in
+    # tests/test_namespace_rm_e2e.py), which the release of a removed name waits out, and
+    # how often each process looks for removals to resume.
+    registry_token_leeway: int = Field(default=60, ge=0, le=3600)
+    namespace_removal_interval: float = Field(default=5.0, gt=0, le=300)
     log_level: str = "info"
     policies_dir: Path = Field(default_factory=roles_dir)
     # `iam serve` over HTTPS (iam.tls checks the pair before serving); both or neither.

@@ -21,6 +21,7 @@ from iam.config import Settings
 from iam.store import models
 from iam.store.journal import ChangeJournal
 from tests.conftest import Owner
+from tests.server import free_port
 from tests.test_layout import api_routes
 
 Headers = dict[str, str]
@@ -95,12 +96,30 @@ def _every_change(client: TestClient, admin: Headers) -> list[tuple[str, Respons
                      "resource": "team-a"}})
     call("delete_policy", "DELETE", policy_path)
     call("delete_namespace", "DELETE", "/v1/namespaces/team-a")
-    call("release_namespace_reservation", "DELETE", "/v1/namespace-reservations/team-a")
     call("delete_group", "DELETE", group_path)
     call("delete_user", "DELETE", user_path)
     call("delete_service_id", "DELETE", path)
     call("create_account", "POST", "/v1/accounts", json={"name": "tenant-b"})
+    call("create_registry", "POST", "/v1/registries", json={"service": "registry.ap",
+                                                             "region": "ap-north"})
+    # Without a URL its content cannot be removed: the deleted namespace's name stays
+    # reserved; with one (nothing listens there), its release is under way (202).
+    ap = {"region": "ap-north"}
+    call("create_namespace", "PUT", "/v1/namespaces/team-ap", params=ap)
+    call("delete_namespace", "DELETE", "/v1/namespaces/team-ap", params=ap)
+    registry_path = "/v1/registries/registry.ap"
+    call("update_registry", "PATCH", registry_path, _tagged(client, registry_path, admin),
+         json={"url": f"http://127.0.0.1:{free_port()}"})
+    call("release_namespace_reservation", "DELETE", "/v1/namespace-reservations/team-ap",
+         params=ap)
+    call("delete_registry", "DELETE", registry_path)
     return calls
+
+
+#: Mutating routes that need a real registry: tests/test_registry_content.py calls each
+#: against docker-registry and checks its event and the digests it touched (image-untag's
+#: refusal only: distribution 2.8 has no tag deletion).
+REGISTRY_ROUTES = {"tag_image", "remove_images", "untag_image", "remove_repository"}
 
 
 def _mutating_routes(client: TestClient) -> set[str]:
@@ -111,7 +130,7 @@ def _mutating_routes(client: TestClient) -> set[str]:
 def test_every_mutating_route_leaves_one_event_with_its_change(
         client: TestClient, admin: Headers, owner: Owner) -> None:
     calls = _every_change(client, admin)
-    assert {name for name, _ in calls} == _mutating_routes(client)
+    assert {name for name, _ in calls} | REGISTRY_ROUTES == _mutating_routes(client)
     events = _admin_events(client, admin, expect=len(calls))
     assert [e["action"] for e in events] == [f"admin.{name}" for name, _ in calls]
     for (name, r), event in zip(calls, events, strict=True):

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from iam.api.app import create_app
 from iam.config import Settings
+from iam.store.db import head_revision
 from tests.conftest import Owner, bearer
 
 LOOPBACK = ("127.0.0.1", 50000)
@@ -61,7 +62,7 @@ def test_metrics_from_loopback_need_no_credential(loopback: TestClient) -> None:
     r = loopback.get("/metrics")
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
-    assert sample(r.text, "iam_build_info", schema="0003") == 1.0
+    assert sample(r.text, "iam_build_info", schema=head_revision()) == 1.0
 
 
 def test_metrics_from_elsewhere_without_credential_are_401(client: TestClient) -> None:

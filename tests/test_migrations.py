@@ -169,3 +169,38 @@ def test_downgrade_to_0002_and_back_keeps_every_row(empty_db: str) -> None:
     keys = _rows(empty_db, "SELECT name_key FROM service_ids ORDER BY id")
     assert keys == [("ci-robot",), ("ci-robot ServiceId-1",), ("ci-robot ServiceId-2",),
                     ("other",)]
+
+
+# --- 0004: registries ------------------------------------------------------------------------
+
+_REGISTRY_CHANGES = (
+    "INSERT INTO registries (service, region, url, ca_file, tls_verify, delete_enabled, trust,"
+    f" created_at, modified_at, removed_at, entity_tag) VALUES ('registry.us', 'us-south', '',"
+    f" NULL, true, true, 'bundle', '{NOW}', '{NOW}', NULL, 'x')",
+    "UPDATE registries SET region = 'eu-de' WHERE service = 'registry.us'",
+    "DELETE FROM registries WHERE service = 'registry.us'",
+)
+
+
+def test_upgrade_to_0004_bumps_the_generation_on_every_registry_change(empty_db: str) -> None:
+    migrate(empty_db, "0004")
+    engine = create_engine(empty_db)
+    try:
+        for sql in _REGISTRY_CHANGES:
+            before = _generation(empty_db)
+            with engine.begin() as conn:
+                conn.execute(text(sql))
+            assert _generation(empty_db) > before, sql
+    finally:
+        engine.dispose()
+
+
+def test_downgrade_to_0003_drops_registries_and_keeps_the_other_triggers(
+        empty_db: str) -> None:
+    _seed_at_0002(empty_db)
+    migrate(empty_db, "0004")
+    downgrade(empty_db, "0003")
+    assert "registries" not in _tables(empty_db)
+    assert _bumps_on_every_watched_change(empty_db)
+    migrate(empty_db, "0004")
+    assert "registries" in _tables(empty_db)

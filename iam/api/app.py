@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
 from iam import __version__
-from iam.api import errors, openapi
+from iam.api import errors, offload, openapi
 from iam.api.audit_middleware import AuditChanges
 from iam.api.fast_routes import FastRoute
 from iam.api.middleware import (
@@ -25,13 +25,23 @@ from iam.api.middleware import (
     refuse_too_large,
     replay,
 )
-from iam.api.routes import accounts, apikeys, health, identity_token, metrics, serviceids, users
+from iam.api.routes import (
+    accounts,
+    apikeys,
+    health,
+    identity_token,
+    images,
+    metrics,
+    serviceids,
+    users,
+)
 from iam.api.routes import audit as audit_routes
 from iam.api.routes import authz as authz_routes
 from iam.api.routes import groups as groups_routes
 from iam.api.routes import namespace_reservations as reservations_routes
 from iam.api.routes import namespaces as namespaces_routes
 from iam.api.routes import policies as policies_routes
+from iam.api.routes import registries as registries_routes
 from iam.api.routes import registry as registry_routes
 from iam.config import Settings, load_settings
 from iam.metrics.instruments import RouteMetrics
@@ -40,14 +50,16 @@ from iam.runtime import Runtime
 ROUTERS = [health.router, metrics.router, accounts.router, serviceids.router,
            apikeys.router, users.router, namespaces_routes.router, policies_routes.router,
            groups_routes.router, authz_routes.router, registry_routes.router,
-           audit_routes.router, reservations_routes.router]
+           audit_routes.router, reservations_routes.router, images.router,
+           registries_routes.router]
 # Routers that answer errors in the admin API's shape (the others speak OAuth or the
 # registry's format, and document their own errors).
 ADMIN_ROUTERS = {id(r) for r in (accounts.router, serviceids.router, apikeys.router,
                                  users.router, namespaces_routes.router,
                                  policies_routes.router, groups_routes.router,
                                  authz_routes.router, audit_routes.router,
-                                 reservations_routes.router)}
+                                 reservations_routes.router, images.router,
+                                 registries_routes.router)}
 # Routes served ahead of FastAPI's middleware and router, each declared once in its module.
 FAST_ROUTES = (*registry_routes.FAST_ROUTES, *identity_token.FAST_ROUTES)
 #: The request counter's `method` label: anything else a client sends is `OTHER`.
@@ -155,6 +167,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         # overlap database waits (see BENCHMARKS.md).
         anyio.to_thread.current_default_thread_limiter().total_tokens = (
             runtime.settings.worker_threads)
+        app.state.content_limiter = offload.content_limiter()
         runtime.start_background()
         # Everything built so far (routes, models, metadata) lives as long as the process:
         # out of the collector's sight, full collections no longer walk it on the hot path.
@@ -171,8 +184,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.instrument(runtime)
     errors.install(app)
     for router in ROUTERS:
-        app.include_router(router, responses=errors.PROBLEM_RESPONSES
-                           if id(router) in ADMIN_ROUTERS else errors.REQUEST_PROBLEMS)
+        app.include_router(router, responses=errors.CONTENT_PROBLEMS if router is images.router
+                           else errors.PROBLEM_RESPONSES if id(router) in ADMIN_ROUTERS
+                           else errors.REQUEST_PROBLEMS)
     app.add_middleware(AuditChanges, trail=runtime.audit,
                        trusted=runtime.settings.trusted_networks)
     app.add_middleware(LimitsAndHeaders, max_body=runtime.settings.max_body_bytes)

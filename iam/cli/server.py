@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from iam.cli.app import app
-from iam.cli.client import Format, OutputOpt, emit, fail
+from iam.cli.client import Format, OutputOpt, emit, fail, iam_command
 from iam.errors import ConfigurationError, IamError
 from iam.store.files import write_private_file
 
@@ -66,17 +66,24 @@ def init(
         typer.echo(f"Already initialised (account {result.account_id} in {settings.data_dir}); "
                    "nothing changed.")
         return
-    where = f"written to {apikey_file}" if apikey_file else new.apikey
-    typer.echo(f"\nOwner API key (shown once, store it now): {where}\n")
-    typer.echo("Start the service:   iam serve")
-    typer.echo(f"Log in the CLI:      iam login --apikey <key> --endpoint {settings.public_url}")
-    typer.echo("Log in docker:       docker login <registry> -u iamapikey -p <key>")
+    iam = iam_command()
+    if apikey_file is not None:
+        typer.echo(f"\nOwner API key written to {apikey_file} (mode 0600, its only copy)\n")
+        login = f"{iam} login --apikey @{apikey_file} --endpoint {settings.public_url}"
+    else:
+        typer.echo(f"\nOwner API key (shown once, store it now): {new.apikey}\n")
+        login = f"{iam} login --apikey - --endpoint {settings.public_url}   # paste the key"
+    typer.echo("Next steps:")
+    typer.echo(f"  1. Serve (stays in the foreground, Ctrl-C stops it):  {iam} serve")
+    typer.echo(f"  2. In a second terminal, log the CLI in:  {login}")
+    typer.echo(f"  3. Then: {iam} service-id-create ci-robot, and README.md's "
+               "\"Connect your registry\"")
 
 
 @app.command("serve")
 def serve(
-    host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to bind")] = 8080,
+    host: Annotated[str, typer.Option(envvar="IAM_HOST", help="Address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="IAM_PORT", help="Port to bind")] = 8080,
     workers: Annotated[int, typer.Option(
         min=1, max=64, help="Worker processes, each with its own listening socket "
                             "(SO_REUSEPORT: the kernel spreads connections over them)")] = 1,
@@ -90,8 +97,11 @@ def serve(
     metrics_port: Annotated[int | None, typer.Option(
         min=1, max=65535, help="Serve /metrics on this port (same host) and only there "
                                "[env: IAM_METRICS_PORT]")] = None,
+    output: OutputOpt = Format.table,
 ) -> None:
-    """Run the service (migrates the database to the latest schema first)."""
+    """Run the service in the foreground (migrates the database to the latest schema first;
+    Ctrl-C or SIGTERM stops it, SIGHUP replaces its workers one by one). With --output json,
+    where it serves is one JSON line on standard output; the logs go to standard error."""
     import uvicorn
 
     from iam import tls
@@ -114,10 +124,17 @@ def serve(
     except IamError as exc:
         fail(exc.message)
     scheme = "https" if settings.tls_cert else "http"
-    typer.echo(f"registry-iam serving on {scheme}://{host}:{port} "
-               f"(database {settings.db_url.split('://')[0]}, {workers} worker(s))", err=True)
-    if settings.metrics_port is not None:
-        typer.echo(f"metrics on {scheme}://{host}:{settings.metrics_port}/metrics", err=True)
+    database = settings.db_url.split("://")[0]
+    metrics_url = (f"{scheme}://{host}:{settings.metrics_port}/metrics"
+                   if settings.metrics_port is not None else None)
+    if output == Format.json:
+        typer.echo(json.dumps({"url": f"{scheme}://{host}:{port}", "database": database,
+                               "workers": workers, "metrics": metrics_url}))
+    else:
+        typer.echo(f"registry-iam serving on {scheme}://{host}:{port} (database {database}, "
+                   f"{workers} worker(s)); Ctrl-C stops it", err=True)
+        if metrics_url:
+            typer.echo(f"metrics on {metrics_url}", err=True)
     if scheme == "https" and settings.public_url.startswith("http://"):
         typer.echo(f"warning: IAM_PUBLIC_URL is {settings.public_url}: clients are sent there "
                    "for tokens (the registry's realm); set it to the https:// address",
@@ -155,11 +172,14 @@ def serve(
 
 
 def _check_database_and_files(settings: Settings) -> None:
-    """Migrate, then refuse bad keys, secrets and roles before anything listens."""
+    """Migrate, then refuse bad registries, keys, secrets and roles before anything
+    listens."""
+    from iam.registry.registries import check_configured
     from iam.runtime import Runtime
     from iam.store.db import migrate
 
     migrate(settings.db_url)
+    check_configured(settings.registries)  # the registries the workers seed
     Runtime.start(settings).close()
 
 

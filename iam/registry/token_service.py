@@ -205,4 +205,4 @@ class TokenService(TokenParts):
               ) -> RegistryToken:
         return claims.issue(keyring=self.keyring, issuer=self.settings.issuer,
                             subject=subject, audience=registry.service, access=access,
-                            ttl=self.settings.token_ttl)
+                            ttl=self.settings.token_ttl, trust=registry.trust)

@@ -12,6 +12,11 @@ working on every replica within one poll interval (the reliability bound is 1 s)
 the counter cannot be read the cache switches off (every request reads the database) until
 it can again. Key expiry is checked on every use; entries are keyed by the key's HMAC
 digest and by the principal's own iam_id, so nothing read for one identity answers another.
+
+What else a process keeps of that data (the list of registries) registers a reload with
+`on_change`: called by the poller when the counter moves, while the cache is off, before the
+new generation is trusted; if a reload fails the cache stays off and the next poll tries
+again. The poll runs even with the cache turned off, for them.
 """
 
 from __future__ import annotations
@@ -121,6 +126,9 @@ class AuthCache:
         self._poll_failed = metrics.database_error("generation_poll")
         #: the last generation read from the database; None = unknown, the cache is off
         self.generation: int | None = None
+        #: the generation the `on_change` reloads last succeeded for
+        self._reloaded: int | None = None
+        self._reloads: list[Callable[[], object]] = []
         self._ticker = Periodic("iam-authcache", poll_seconds, self.refresh)
         self.enabled = max_entries > 0
 
@@ -151,11 +159,15 @@ class AuthCache:
 
     # -- the generation ----------------------------------------------------------------------
 
+    def on_change(self, reload: Callable[[], object]) -> None:
+        """Call `reload` whenever the generation moves (see the module's docstring)."""
+        self._reloads.append(reload)
+
     def refresh(self) -> int | None:
         """Read the counter; on a change forget everything. Unreadable: switch off."""
         try:
             with self._engine.connect() as conn:
-                value = conn.execute(_READ_GENERATION).scalar_one()
+                value = int(conn.execute(_READ_GENERATION).scalar_one())
         except SQLAlchemyError as exc:
             self._poll_failed.inc()
             if self.generation is not None:
@@ -163,7 +175,17 @@ class AuthCache:
                             "off until it can", type(exc).__name__)
             self._set(None)
             return None
-        self._set(int(value) if self.enabled else None)
+        if value != self._reloaded and self._reloads:
+            self._set(None)  # off while the reloads read: nothing cached from the old data
+            try:
+                for reload in self._reloads:
+                    reload()
+            except Exception as exc:  # the database again: the next poll retries
+                log.warning("cannot reload after an authorization change (%s); token "
+                            "caching is off until it can", type(exc).__name__)
+                return None
+        self._reloaded = value
+        self._set(value if self.enabled else None)
         return self.generation
 
     def _set(self, generation: int | None) -> None:
@@ -180,7 +202,7 @@ class AuthCache:
             self.refresh()
 
     def start(self) -> None:
-        if self.enabled and not self._ticker.running:
+        if not self._ticker.running:
             self.refresh()
             self._ticker.start()
 
