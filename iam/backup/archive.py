@@ -56,6 +56,7 @@ DATA = "data/"
 SETTLE_S = 1.5
 SETTLE_MAX_S = 10.0
 _SKIPPED_DIRS = {"metrics"}  # the Prometheus files of running workers
+_SCRATCH = ".iam-"  # a backup's or a restore's own work directory, if it is in there
 
 
 @dataclass(frozen=True)
@@ -101,8 +102,9 @@ def _data_files(settings: Settings) -> dict[str, bytes]:
     found: dict[str, bytes] = {}
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if (rel.parts[0] in _SKIPPED_DIRS or not path.is_file() or path.is_symlink()
-                or path.resolve() in skipped or path.suffix == ".tmp"):
+        if (rel.parts[0] in _SKIPPED_DIRS or rel.parts[0].startswith(_SCRATCH)
+                or not path.is_file() or path.is_symlink() or path.resolve() in skipped
+                or path.suffix in (".tmp", ".part")):
             continue
         found[rel.as_posix()] = path.read_bytes()
     explicit = config_file()

@@ -99,7 +99,7 @@ class Workers:
     def run(self) -> int:
         """Serve until SIGINT or SIGTERM; STARTUP_FAILURE if a worker could not start."""
         for sig in SIGNALS:
-            signal.signal(sig, lambda sig, _frame: self._signals.append(sig))
+            signal.signal(sig, self._on_signal)
         for _ in range(self.count):
             self._add_slot()
         while not self._stop.wait(POLL_S):
@@ -113,6 +113,11 @@ class Workers:
             for sock in slot.listeners:
                 sock.close()
         return STARTUP_FAILURE if self.failed else 0
+
+    def _on_signal(self, sig: int, _frame: object) -> None:
+        self._signals.append(sig)
+        if sig in (signal.SIGINT, signal.SIGTERM):
+            self._stop.set()  # at once: a restart waiting for a successor gives up
 
     def _start(self, slot: Slot) -> Process:
         worker = Process(self.config, slot.listeners)
@@ -135,7 +140,6 @@ class Workers:
             sig = self._signals.pop(0)
             if sig in (signal.SIGINT, signal.SIGTERM):
                 log.info("Received %s, stopping the workers.", signal.Signals(sig).name)
-                self._stop.set()
             elif sig == signal.SIGHUP:
                 log.info("Received SIGHUP, replacing the workers one by one.")
                 self._restart()
