@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -48,6 +49,8 @@ class Server:
     process: subprocess.Popen[bytes] | None = None
     bin_dir: Path = BIN  # where `iam` is installed: this venv, or another (tests/test_wheel.py)
     cwd: Path | None = None  # None: the test's own working directory
+    host: str = "127.0.0.1"  # the address clients use (`start` is told to bind it)
+    tls: ssl.SSLContext | None = None  # served over HTTPS: what clients verify it with
     log_path: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -55,7 +58,7 @@ class Server:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     @property
     def data_dir(self) -> Path:
@@ -71,7 +74,7 @@ class Server:
                                  f"{proc.stdout}\n{proc.stderr}")
         return result
 
-    def start(self, *extra: str, ready_within: float = 30) -> None:
+    def start(self, *extra: str, ready_within: float = 60) -> None:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [str(self.bin_dir / "iam"), "serve", "--port", str(self.port), "--access-log", *extra],
@@ -82,7 +85,8 @@ class Server:
             if self.process.poll() is not None:
                 raise AssertionError(f"iam serve exited:\n{self.log_path.read_text()}")
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/readyz", timeout=1,
+                             verify=self.tls or True).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
