@@ -21,6 +21,9 @@ import httpx
 from tests.workers import free_port
 
 BIN = Path(sys.executable).parent
+# A deadline, not a wait: a server is polled every 0.1 s and used as soon as it answers. On a
+# machine shared by several test runs a start can take far longer than its usual second.
+READY_TIMEOUT_S = 120.0
 
 
 @dataclass
@@ -72,7 +75,7 @@ class Server:
             [str(self.bin_dir / "iam"), "serve", "--port", str(self.port), "--access-log", *extra],
             env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"iam serve exited:\n{self.log_path.read_text()}")
@@ -82,7 +85,9 @@ class Server:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise AssertionError(f"iam serve did not become ready:\n{self.log_path.read_text()}")
+        self.stop()  # not left running (nor reported later as a ResourceWarning)
+        raise AssertionError(f"iam serve not ready after {READY_TIMEOUT_S:.0f} s:\n"
+                             f"{self.log_path.read_text()}")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
