@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from tests.server import Server, free_port, make_server
+from tests.server import READY_TIMEOUT_S, Server, free_port, make_server
 
 REGISTRY_BIN = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 SKOPEO_BIN = shutil.which("skopeo") or "/usr/bin/skopeo"
@@ -102,7 +102,7 @@ class Registry:
         self.process = subprocess.Popen([REGISTRY_BIN, "serve", str(config)],
                                         stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"docker-registry exited:\n{self.logs()}")
@@ -113,7 +113,9 @@ class Registry:
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
-        raise AssertionError(f"docker-registry did not start:\n{self.logs()}")
+        self.stop()
+        raise AssertionError(f"docker-registry not ready after {READY_TIMEOUT_S:.0f} s:\n"
+                             f"{self.logs()}")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

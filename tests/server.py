@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -20,13 +19,12 @@ from typing import Any
 
 import httpx
 
+from tests.workers import free_port
+
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+# A deadline, not a wait: a server is polled every 0.1 s and used as soon as it answers. On a
+# machine shared by several test runs a start can take far longer than its usual second.
+READY_TIMEOUT_S = 120.0
 
 
 @dataclass
@@ -74,7 +72,7 @@ class Server:
                                  f"{proc.stdout}\n{proc.stderr}")
         return result
 
-    def start(self, *extra: str, ready_within: float = 60) -> None:
+    def start(self, *extra: str, ready_within: float = READY_TIMEOUT_S) -> None:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [str(self.bin_dir / "iam"), "serve", "--port", str(self.port), "--access-log", *extra],
@@ -91,7 +89,9 @@ class Server:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise AssertionError(f"iam serve did not become ready:\n{self.log_path.read_text()}")
+        self.stop()  # not left running (nor reported later as a ResourceWarning)
+        raise AssertionError(f"iam serve not ready after {ready_within:.0f} s:\n"
+                             f"{self.log_path.read_text()}")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
