@@ -249,10 +249,13 @@ class Runtime:
         self.metrics.build.labels(version=__version__, schema=schema).set(1)
 
     def close(self) -> None:
+        # Dropped once stopped, so that a runtime served again (a test's second app) builds
+        # them anew rather than submitting to a pool that was shut down.
         if "removal_job" in self.__dict__:
-            self.removal_job.stop(timeout=10)
+            self.__dict__.pop("removal_job").stop(timeout=10)
         if "removal_threads" in self.__dict__:
-            self.removal_threads.shutdown(wait=True, cancel_futures=True)
+            self.__dict__.pop("namespace_removals", None)
+            self.__dict__.pop("removal_threads").shutdown(wait=True, cancel_futures=True)
         if "registry_connections" in self.__dict__:
             self.registry_connections.close()
         self.authcache.stop()
