@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property, partial
@@ -14,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
+from iam import __version__
 from iam.access import roles as role_data
 from iam.audit.activity import ActivityRecorder
 from iam.audit.trail import AuditTrail, Event
@@ -24,16 +27,20 @@ from iam.identity import server_secret
 from iam.identity.accounts import system_account
 from iam.identity.attempts import Attempts
 from iam.identity.ratelimit import FailureLimiter
+from iam.metrics.instruments import Metrics
 from iam.registry import registries as registry_data
 from iam.registry.content.cache import DigestCache
 from iam.registry.content.connection import Connections
 from iam.registry.content.credentials import Credentials
 from iam.registry.content.service import RegistryContent
 from iam.registry.directory import RegistryDirectory
+from iam.registry.namespace_removal import NamespaceRemover
+from iam.registry.namespace_sweep import sweep_by
 from iam.registry.token_service import TokenService
 from iam.store import db
 from iam.store.generation_cache import AuthCache
 from iam.store.journal import ChangeJournal
+from iam.store.periodic import Periodic
 from iam.tokens.oauth_grants import IdentityTokens
 from iam.tokens.signing import Keyring
 
@@ -41,7 +48,8 @@ log = logging.getLogger("iam.runtime")
 SYSTEM_ACCOUNT_RETRY_S = 10.0
 #: The services below, built from the parts on first use and built again when a part is
 #: replaced (a test swaps the limiter, say).
-SERVICES = ("attempts", "registry_tokens", "identity_tokens", "content", "federation")
+SERVICES = ("attempts", "registry_tokens", "identity_tokens", "content",
+            "namespace_removals", "federation")
 
 
 def _load_registries(engine: Engine) -> Sequence[Registry]:
@@ -65,6 +73,8 @@ class Runtime:
     registries: RegistryDirectory
     #: the keys of every workload-token issuer, fetched and cached per process
     issuer_keys: IssuerKeys
+    #: the Prometheus instruments of this process (`iam.metrics`)
+    metrics: Metrics
     #: the system account's id, read once (every failed authentication is recorded there)
     _system_account: str | None = field(default=None, init=False, repr=False)
     _system_account_tried: float = field(default=float("-inf"), init=False, repr=False)
@@ -76,13 +86,15 @@ class Runtime:
         secret = server_secret.load(settings)
         keyring = Keyring(settings.keys_dir)
         engine = db.make_engine(settings.db_url)
-        activity = ActivityRecorder(engine, settings.activity_flush_seconds)
-        audit = AuditTrail(engine, retention_days=settings.audit_retention_days)
+        metrics = Metrics(enabled=settings.metrics_enabled)
+        activity = ActivityRecorder(engine, settings.activity_flush_seconds, metrics=metrics)
+        audit = AuditTrail(engine, retention_days=settings.audit_retention_days,
+                           metrics=metrics)
         limiter = FailureLimiter.from_url(settings.redis_url,
                                           max_failures=settings.auth_max_failures,
                                           window=settings.auth_failure_window)
         authcache = AuthCache(engine, max_entries=settings.authz_cache_entries,
-                              poll_seconds=settings.authz_poll_seconds)
+                              poll_seconds=settings.authz_poll_seconds, metrics=metrics)
         registries = RegistryDirectory.loading(partial(_load_registries, engine))
         authcache.on_change(registries.reload)
         issuer_keys = IssuerKeys(refresh_after=settings.issuer_keys_refresh,
@@ -91,7 +103,8 @@ class Runtime:
                                  timeout=settings.issuer_fetch_timeout)
         return cls(settings=settings, engine=engine, keyring=keyring, secret=secret,
                    activity=activity, audit=audit, limiter=limiter, authcache=authcache,
-                   roles=catalog, registries=registries, issuer_keys=issuer_keys)
+                   roles=catalog, registries=registries, issuer_keys=issuer_keys,
+                   metrics=metrics)
 
     def __setattr__(self, name: str, value: object) -> None:
         super().__setattr__(name, value)
@@ -104,7 +117,8 @@ class Runtime:
     @cached_property
     def attempts(self) -> Attempts:
         return Attempts(limiter=self.limiter, audit=self.audit, activity=self.activity,
-                        system_account_id=self.system_account_id)
+                        system_account_id=self.system_account_id,
+                        outcomes=self.metrics.tokens)
 
     @cached_property
     def federation(self) -> Federation:
@@ -131,7 +145,32 @@ class Runtime:
                                connections=self.registry_connections,
                                cache=self.digest_cache)
 
-    # Kept across rebuilds of the services: pooled connections and cached content.
+    @cached_property
+    def namespace_removals(self) -> NamespaceRemover:
+        return NamespaceRemover(read=self.read, write=self.write,
+                                registries_of=self.registries.in_region,
+                                sweep=sweep_by(self.content), audit=self.audit,
+                                roles=self.roles, token_ttl=self.settings.token_ttl,
+                                token_leeway=self.settings.registry_token_leeway,
+                                holder=self.process_id, executor=self.removal_threads)
+
+    # Kept across rebuilds of the services: pooled connections and cached content, the
+    # removals' threads and this process's name as the holder of their leases.
+    @cached_property
+    def process_id(self) -> str:
+        return uuid.uuid4().hex[:16]
+
+    @cached_property
+    def removal_threads(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=2, thread_name_prefix="iam-namespace-rm")
+
+    @cached_property
+    def removal_job(self) -> Periodic:
+        """Resumes the namespace removals that are due (every process; leases keep them
+        from running twice)."""
+        return Periodic("iam-namespace-rm-job", self.settings.namespace_removal_interval,
+                        lambda: self.namespace_removals.resume_due())
+
     @cached_property
     def registry_connections(self) -> Connections:
         return Connections(timeout=self.settings.registry_timeout,
@@ -194,11 +233,26 @@ class Runtime:
     def start_background(self) -> None:
         self.seed_registries()
         self.system_account_id()
+        self._record_build()
         self.activity.start()
         self.audit.start()
         self.authcache.start()
+        self.removal_job.start()
+
+    def _record_build(self) -> None:
+        """The build-info gauge: this version and the schema revision the database is at."""
+        try:
+            schema = db.revision_of(self.engine) or "none"
+        except SQLAlchemyError:
+            self.metrics.database_error("startup").inc()
+            schema = "unknown"
+        self.metrics.build.labels(version=__version__, schema=schema).set(1)
 
     def close(self) -> None:
+        if "removal_job" in self.__dict__:
+            self.removal_job.stop(timeout=10)
+        if "removal_threads" in self.__dict__:
+            self.removal_threads.shutdown(wait=True, cancel_futures=True)
         if "registry_connections" in self.__dict__:
             self.registry_connections.close()
         self.authcache.stop()

@@ -23,6 +23,7 @@ from iam.config import Settings
 from iam.store import models
 from iam.store.journal import ChangeJournal
 from tests.conftest import Owner
+from tests.server import free_port
 from tests.test_layout import api_routes
 
 Headers = dict[str, str]
@@ -118,16 +119,22 @@ def _every_change(client: TestClient, admin: Headers) -> list[tuple[str, Respons
     call("delete_issuer", "DELETE", issuer_path)
     call("delete_policy", "DELETE", policy_path)
     call("delete_namespace", "DELETE", "/v1/namespaces/team-a")
-    call("release_namespace_reservation", "DELETE", "/v1/namespace-reservations/team-a")
     call("delete_group", "DELETE", group_path)
     call("delete_user", "DELETE", user_path)
     call("delete_service_id", "DELETE", path)
     call("create_account", "POST", "/v1/accounts", json={"name": "tenant-b"})
     call("create_registry", "POST", "/v1/registries", json={"service": "registry.ap",
                                                              "region": "ap-north"})
+    # Without a URL its content cannot be removed: the deleted namespace's name stays
+    # reserved; with one (nothing listens there), its release is under way (202).
+    ap = {"region": "ap-north"}
+    call("create_namespace", "PUT", "/v1/namespaces/team-ap", params=ap)
+    call("delete_namespace", "DELETE", "/v1/namespaces/team-ap", params=ap)
     registry_path = "/v1/registries/registry.ap"
     call("update_registry", "PATCH", registry_path, _tagged(client, registry_path, admin),
-         json={"url": "https://ap.example"})
+         json={"url": f"http://127.0.0.1:{free_port()}"})
+    call("release_namespace_reservation", "DELETE", "/v1/namespace-reservations/team-ap",
+         params=ap)
     call("delete_registry", "DELETE", registry_path)
     return calls
 

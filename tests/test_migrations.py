@@ -257,3 +257,21 @@ def test_downgrade_below_0006_drops_the_federation_tables_and_keeps_the_rest(
     assert not {"issuers", "trusted_profiles", "claim_rules"} & _tables(empty_db)
     assert len(_rows(empty_db, "SELECT id FROM service_ids")) == 4
     assert _bumps_on_every_watched_change(empty_db)
+
+
+# --- 0008: console sessions ----------------------------------------------------------------
+
+def test_console_sessions_come_with_0008_and_go_with_its_downgrade(empty_db: str) -> None:
+    migrate(empty_db, "0008")
+    engine = create_engine(empty_db)
+    try:
+        columns = {c["name"] for c in inspect(engine).get_columns("console_sessions")}
+        indexes = {i["name"] for i in inspect(engine).get_indexes("console_sessions")}
+    finally:
+        engine.dispose()
+    assert {"token_hash", "iam_id", "apikey_id", "credential", "last_seen_at",
+            "expires_at"} <= columns
+    assert "token" not in columns  # only the digest of a session token is ever kept
+    assert {"ix_console_sessions_account_id", "ix_console_sessions_iam_id"} <= indexes
+    downgrade(empty_db, "-1")
+    assert "console_sessions" not in _tables(empty_db)

@@ -33,7 +33,7 @@ from sqlalchemy import create_engine, text
 from iam import bootstrap
 from iam.api.app import create_app
 from iam.config import Settings
-from tests.conftest import BACKENDS, bearer
+from tests.conftest import BACKENDS, bearer, registries_in
 
 ROLES_DIR = Path(__file__).resolve().parent.parent / "policies"
 REGION = "us-south"
@@ -175,7 +175,8 @@ def _settings(backend: str, request: pytest.FixtureRequest, root: Path,
     shutil.copytree(shared_data_dir, data)
     if backend == "sqlite":
         shutil.copy(request.getfixturevalue("sqlite_template"), data / "iam.db")
-        return Settings(data_dir=data, database_url=f"sqlite:///{data / 'iam.db'}")
+        return Settings(data_dir=data, database_url=f"sqlite:///{data / 'iam.db'}",
+                        registries=registries_in(REGION))
     url = request.getfixturevalue("pg_database")
     engine = create_engine(url)
     with engine.begin() as conn:
@@ -184,7 +185,7 @@ def _settings(backend: str, request: pytest.FixtureRequest, root: Path,
             "AND tablename NOT IN ('alembic_version', 'authz_generation')")).scalars().all()
         conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
     engine.dispose()
-    return Settings(data_dir=data, database_url=url)
+    return Settings(data_dir=data, database_url=url, registries=registries_in(REGION))
 
 
 def _world(backend: str, request: pytest.FixtureRequest,

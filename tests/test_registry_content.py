@@ -208,12 +208,18 @@ def test_no_account_sees_another_accounts_repositories_in_any_listing(world: Wor
     assert not [i for i in mine if i["repository"].startswith("other-ns/")]
     theirs = world.listing(world.other_owner_key)
     assert [(i["repository"], i["tag"]) for i in theirs] == [("other-ns/secret", "1.0")]
-    r = world.call("GET", "/v1/images", world.other_owner_key, params={"namespace": "team-a"})
-    assert r.status_code == 404, r.text
-    assert r.json()["errors"][0]["message"] == "namespace team-a not found"
-    r = world.call("GET", "/v1/images/inspect", world.other_owner_key,
-                   params={"image": world.image("team-a/web:1.0")})
-    assert r.status_code == 403, r.text
+    for namespace in ("team-a", "nobody-ns"):  # another account's, and nobody's: alike
+        r = world.call("GET", "/v1/images", world.other_owner_key,
+                       params={"namespace": namespace})
+        assert r.status_code == 404, r.text
+        assert r.json()["errors"][0]["message"] == f"namespace {namespace} not found"
+    for repository in ("team-a/web", "nobody-ns/web"):
+        r = world.call("GET", "/v1/images/inspect", world.other_owner_key,
+                       params={"image": world.image(f"{repository}:1.0")})
+        assert r.status_code == 403, r.text
+        assert r.json()["errors"][0]["message"] == (
+            "missing action container-registry.image.inspect on repository "
+            f"{repository} in region us-south")
 
 
 def test_a_repeated_listing_asks_the_registry_one_head_per_tag(world: World) -> None:

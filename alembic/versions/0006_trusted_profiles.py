@@ -1,7 +1,7 @@
 """trusted profiles, their claim rules, and the OIDC issuers workload tokens come from
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 
 `issuers`: per account, the `iss` it trusts, with accepted audiences, allowed algorithms,
 the oldest token accepted, and either a static JWKS or none (keys from OIDC discovery).
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -30,6 +30,8 @@ class Holdings:
     #: (region, name) of every namespace of the principal's account (in the regions read)
     namespaces: frozenset[tuple[str, str]]
     grants: tuple[authz.Grant, ...]
+    #: (region, name) of the namespaces being deleted: push is withheld there
+    deleting: frozenset[tuple[str, str]] = frozenset()
 
     @classmethod
     def read(cls, session: Session, catalog: roles.RoleCatalog, principal: Principal, *,
@@ -40,7 +42,8 @@ class Holdings:
         grants = () if principal.is_owner else tuple(authz.grants_of(
             session, account_id=principal.account_id, iam_id=principal.iam_id,
             service=SERVICE))
-        return cls(principal, catalog, frozenset((r.region, r.name) for r in rows), grants)
+        return cls(principal, catalog, frozenset((r.region, r.name) for r in rows), grants,
+                   frozenset((r.region, r.name) for r in rows if r.state == authz.DELETING))
 
     def namespaces_in(self, region: str) -> list[str]:
         return sorted(name for r, name in self.namespaces if r == region)
@@ -51,14 +54,19 @@ class Holdings:
             return _NOTHING
         target = authz.Target(service=SERVICE, region=region, resource_type=authz.NAMESPACE,
                               resource=namespace, repository=repository)
-        return authz.evaluate(self.grants, self.catalog, target,
-                              owner=self.principal.is_owner).actions
+        actions = authz.evaluate(self.grants, self.catalog, target,
+                                 owner=self.principal.is_owner).actions
+        if (region, namespace) in self.deleting:
+            return actions - authz.WITHHELD_WHILE_DELETING
+        return actions
 
     def somewhere_in(self, region: str, namespace: str, action: str) -> bool:
         """Is `action` held on the namespace, or on some repository of it (a glob policy)?"""
         if action in self.held(region, namespace):
             return True
-        if (region, namespace) not in self.namespaces:
+        if (region, namespace) not in self.namespaces or (
+                (region, namespace) in self.deleting
+                and action in authz.WITHHELD_WHILE_DELETING):
             return False
         target = authz.Target(service=SERVICE, region=region, resource_type=authz.NAMESPACE,
                               resource=namespace)

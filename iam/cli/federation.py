@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from iam.cli.app import app
-from iam.cli.client import Api, Format, OutputOpt, emit, fail
+from iam.cli.client import Api, Force, Format, OutputOpt, confirm_delete, done, emit, fail
 from iam.cli.policies import _add_members, _policy_commands, _remove_members
 
 ISSUER_COLUMNS = ["id", "url", "audiences", "keys", "allow_http", "max_token_age"]
@@ -22,13 +22,7 @@ PROFILE_COLUMNS = ["id", "name", "description", "created_at"]
 RULE_COLUMNS = ["id", "name", "issuer", "expiration", "conditions"]
 OPERATORS = ("NOT_EQUALS_IGNORE_CASE", "EQUALS_IGNORE_CASE", "NOT_EQUALS", "EQUALS",
              "CONTAINS", "IN")
-Force = Annotated[bool, typer.Option("--force", "-f", help="Do not ask for confirmation")]
 Description = Annotated[str | None, typer.Option("--description", "-d", help="Description")]
-
-
-def _confirm(what: str, force: bool) -> None:
-    if not force and not typer.confirm(f"Delete {what}?"):
-        raise typer.Exit(1)
 
 
 def _read_json(path: Path) -> Any:
@@ -86,13 +80,14 @@ def issuers(output: OutputOpt = Format.table) -> None:
 
 @app.command("issuer-rm")
 def issuer_rm(issuer: Annotated[str, typer.Argument(help="Issuer-... id or URL")],
-              force: Force = False) -> None:
+              force: Force = False, output: OutputOpt = Format.table) -> None:
     """Remove an issuer (refused while a claim rule names it)."""
     api = Api()
     found = _issuer(api, issuer)
-    _confirm(f"issuer {found['url']}", force)
+    confirm_delete(f"issuer {found['url']}", force)
     api.delete(f"/v1/issuers/{found['id']}")
-    typer.echo(f"Issuer {found['url']} removed")
+    done({"id": found["id"], "url": found["url"], "deleted": True}, output,
+         f"Issuer {found['url']} removed")
 
 
 # --- trusted profiles -----------------------------------------------------------------------
@@ -135,13 +130,15 @@ def trusted_profile_update(profile: str,
 
 
 @app.command("trusted-profile-delete")
-def trusted_profile_delete(profile: str, force: Force = False) -> None:
+def trusted_profile_delete(profile: str, force: Force = False,
+                           output: OutputOpt = Format.table) -> None:
     """Delete a trusted profile with its claim rules, memberships and policies."""
     api = Api()
     found = _profile(api, profile)
-    _confirm(f"trusted profile {found['name']} with its rules and policies", force)
+    confirm_delete(f"trusted profile {found['name']} with its rules and policies", force)
     api.delete(f"/v1/profiles/{found['id']}")
-    typer.echo(f"Trusted profile {found['name']} deleted")
+    done({"id": found["id"], "name": found["name"], "deleted": True}, output,
+         f"Trusted profile {found['name']} deleted")
 
 
 # --- claim rules ---------------------------------------------------------------------------
@@ -193,13 +190,15 @@ def trusted_profile_rules(profile: str, output: OutputOpt = Format.table) -> Non
 
 
 @app.command("trusted-profile-rule-delete")
-def trusted_profile_rule_delete(profile: str, rule_id: str, force: Force = False) -> None:
+def trusted_profile_rule_delete(profile: str, rule_id: str, force: Force = False,
+                                output: OutputOpt = Format.table) -> None:
     """Delete a claim rule; the sessions it opened end."""
     api = Api()
     found = _profile(api, profile)
-    _confirm(f"claim rule {rule_id}", force)
+    confirm_delete(f"claim rule {rule_id}", force)
     api.delete(f"/v1/profiles/{found['id']}/rules/{rule_id}")
-    typer.echo(f"Claim rule {rule_id} deleted")
+    done({"profile": found["id"], "id": rule_id, "deleted": True}, output,
+         f"Claim rule {rule_id} deleted")
 
 
 @app.command("trusted-profile-test")
@@ -255,14 +254,16 @@ _policy_commands(
 
 
 @app.command("access-group-trusted-profile-add")
-def access_group_trusted_profile_add(group: str, profiles: list[str]) -> None:
+def access_group_trusted_profile_add(group: str, profiles: list[str],
+                                     output: OutputOpt = Format.table) -> None:
     """Add trusted profiles (ids or names) to an access group."""
     api = Api()
-    _add_members(group, [_profile_iam_id(api, p) for p in profiles], api)
+    _add_members(group, [_profile_iam_id(api, p) for p in profiles], api, output)
 
 
 @app.command("access-group-trusted-profile-remove")
-def access_group_trusted_profile_remove(group: str, profiles: list[str]) -> None:
+def access_group_trusted_profile_remove(group: str, profiles: list[str],
+                                        output: OutputOpt = Format.table) -> None:
     """Remove trusted profiles from an access group."""
     api = Api()
-    _remove_members(group, [_profile_iam_id(api, p) for p in profiles], api)
+    _remove_members(group, [_profile_iam_id(api, p) for p in profiles], api, output)

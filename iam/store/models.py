@@ -160,13 +160,17 @@ class Namespace(SQLModel, table=True):
     __tablename__ = "namespaces"
     __table_args__ = (UniqueConstraint("region", "name", name="uq_namespaces_region_name"),
                       Index("uq_namespaces_name_key", "region", "name_key", unique=True))
-    PUBLIC: ClassVar[tuple[str, ...]] = ("id", "account_id", "region", "name", "created_at")
+    PUBLIC: ClassVar[tuple[str, ...]] = ("id", "account_id", "region", "name", "state",
+                                         "created_at")
 
     id: str = Field(primary_key=True, max_length=64)
     account_id: str = Field(foreign_key="accounts.id", index=True, max_length=64)
     region: str = Field(default="", max_length=64)
     name: str = Field(max_length=30)
     name_key: str = _name_key()
+    #: `active`, or `deleting` while its images are removed (push is withheld; migration 0005)
+    state: str = Field(default="active", max_length=16,
+                       sa_column_kwargs={"server_default": "active"})
     created_at: datetime = _ts(nullable=False)
 
 
@@ -207,6 +211,40 @@ class RegistryRow(SQLModel, table=True):
     modified_at: datetime = _ts(nullable=False)
     removed_at: datetime | None = _ts(nullable=True)
     entity_tag: str = Field(max_length=32)
+
+
+class NamespaceRemoval(SQLModel, table=True):
+    """A namespace being deleted: its images are removed from every registry of its region,
+    then its name is released (`iam.access.namespace_removals`). Keyed like its name in
+    `namespace_names`; also made for a reservation the operator releases (no namespace).
+
+    Not watched by the authorization generation's triggers: its lease is renewed while a
+    removal runs, and that must not empty every replica's token caches. The namespace's own
+    `state` is what authorization reads."""
+
+    __tablename__ = "namespace_removals"
+    PUBLIC: ClassVar[tuple[str, ...]] = (
+        "region", "name", "account_id", "namespace_id", "started_by", "started_at",
+        "release_after", "attempts", "last_error")
+
+    region: str = Field(primary_key=True, max_length=64)
+    name_key: str = Field(primary_key=True, max_length=NAME_KEY_LENGTH)
+    name: str = Field(max_length=30)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=64)
+    #: the namespace being deleted; None when a reservation is being released
+    namespace_id: str | None = Field(default=None, max_length=64)
+    started_by: str = Field(max_length=80)
+    started_at: datetime = _ts(nullable=False)
+    #: no registry token minted before `started_at` can push after this (TTL + leeway)
+    release_after: datetime = _ts(nullable=False)
+    #: the last time every registry of the region was found empty (None: not yet)
+    confirmed_at: datetime | None = _ts(nullable=True)
+    #: who runs it now (a process's id) and until when; free when `lease_until` has passed
+    lease_holder: str = Field(default="", max_length=64)
+    lease_until: datetime | None = _ts(nullable=True)
+    next_attempt_at: datetime = _ts(nullable=False, index=True)
+    attempts: int = 0
+    last_error: str = Field(default="", max_length=1024)
 
 
 class AccessGroup(SQLModel, table=True):
@@ -362,3 +400,25 @@ class AuthzGeneration(SQLModel, table=True):
 
     id: int = Field(primary_key=True)
     value: int = Field(sa_type=BigInteger)
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A signed-in browser of the web console (`iam.identity.console_sessions`). The cookie
+    carries a random token; only its HMAC digest is kept, so a copy of the database signs
+    nobody in. The identity and credential it was opened with are re-checked on every
+    request (a deleted or disabled key, a changed password ends it); signing out deletes
+    the row."""
+
+    __tablename__ = "console_sessions"
+    PUBLIC: ClassVar[tuple[str, ...]] = (
+        "id", "account_id", "iam_id", "apikey_id", "created_at", "last_seen_at", "expires_at")
+
+    id: str = Field(primary_key=True, max_length=64)
+    token_hash: str = Field(max_length=64, unique=True)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=64)
+    iam_id: str = Field(max_length=80, index=True)
+    apikey_id: str | None = Field(default=None, max_length=64)
+    credential: str = Field(default="", max_length=64)  # password fingerprint (users)
+    created_at: datetime = _ts(nullable=False)
+    last_seen_at: datetime = _ts(nullable=False)
+    expires_at: datetime = _ts(nullable=False)

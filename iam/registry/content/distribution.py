@@ -20,7 +20,7 @@ from iam.errors import (
     RegistryUnavailable,
 )
 from iam.registry.content.connection import Answer, Deadline, RegistryConnection
-from iam.registry.content.manifests import ACCEPT, Manifest, check_digest
+from iam.registry.content.manifests import ACCEPT, DIGEST, Manifest, check_digest
 
 #: Distribution's largest catalog page (`catalog.maxentries`, 1000 by default).
 CATALOG_PAGE = 1000
@@ -141,7 +141,7 @@ class Distribution:
         if answer.status != 200:
             raise self.unexpected(answer, f"manifest {repository}:{reference}")
         digest = answer.headers.get("Docker-Content-Digest", "")
-        if not digest or (reference.startswith("sha") and digest != reference):
+        if not digest or (DIGEST.match(reference) and digest != reference):
             raise RegistryBadAnswer(f"registry {self.name} answered manifest {repository}:"
                                     f"{reference} without its digest", registry=self.name)
         return digest, answer.headers.get("Content-Type", "").split(";")[0].strip()
@@ -154,7 +154,7 @@ class Distribution:
             return None
         if answer.status != 200:
             raise self.unexpected(answer, f"manifest {repository}:{reference}")
-        digest = (reference if reference.startswith(("sha256:", "sha512:"))
+        digest = (reference if DIGEST.match(reference)
                   else answer.headers.get("Docker-Content-Digest", ""))
         if not digest:
             raise RegistryBadAnswer(f"registry {self.name} answered manifest {repository}:"
