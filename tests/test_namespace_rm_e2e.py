@@ -293,21 +293,6 @@ def test_no_account_may_take_the_name_while_it_is_deleting(world: World) -> None
     assert taken.code == 1 and "HTTP 409" in taken.stderr and "being deleted" in taken.stderr
 
 
-def test_namespace_rm_shows_what_will_go_and_asks_first(world: World) -> None:
-    refused = world.cli_as(world.root / "one.key", "namespace-rm", "team-ask", "--region",
-                           "us-south", stdin="n\n", check=False)
-    assert refused.code == 1
-    assert "holds 1 repositories, 1 images" in refused.stderr, refused.stderr
-    assert "Delete namespace team-ask?" in refused.stderr
-    listed = world.server.cli("namespace-list", "--region", "us-south", "--output",
-                              "json").json()
-    ask = next(n for n in listed if n["name"] == "team-ask")
-    assert (ask["state"], ask["repositories"], ask["images"]) == ("active", 1, 1)
-    assert ask["size"] > 0
-    table = world.server.cli("namespace-list", "--region", "us-south").stdout
-    assert "deleting" in table and "REPOSITORIES" in table
-
-
 def test_the_removal_resumes_by_itself_once_the_registry_is_back(world: World) -> None:
     world.registries[US2].start()
     deadline = time.monotonic() + 60
@@ -325,6 +310,21 @@ def test_the_removal_resumes_by_itself_once_the_registry_is_back(world: World) -
 
 
 # --- once the wait is over -------------------------------------------------------------------
+
+
+def test_namespace_rm_shows_what_will_go_and_asks_first(world: World) -> None:
+    refused = world.cli_as(world.root / "one.key", "namespace-rm", "team-ask", "--region",
+                           "us-south", stdin="n\n", check=False)
+    assert refused.code == 1
+    assert "holds 1 repositories, 1 images" in refused.stderr, refused.stderr
+    assert "Delete namespace team-ask?" in refused.stderr
+    listed = world.server.cli("namespace-list", "--region", "us-south", "--output",
+                              "json").json()
+    ask = next(n for n in listed if n["name"] == "team-ask")
+    assert (ask["state"], ask["repositories"], ask["images"]) == ("active", 1, 1)
+    assert ask["size"] > 0
+    table = world.server.cli("namespace-list", "--region", "us-south").stdout
+    assert "deleting" in table and "REPOSITORIES" in table
 
 
 def test_the_names_are_released_only_after_the_token_wait_and_a_last_sweep(
