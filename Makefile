@@ -44,7 +44,7 @@ test: $(DEV)
 	$(BIN)/mypy iam
 	@parallel=0; serial=0; \
 	echo "== parallel run: $(TEST_WORKERS) workers, all tests not marked serial"; \
-	$(PYTEST) -n $(TEST_WORKERS) --dist loadfile -m "not serial" || parallel=$$?; \
+	$(PYTEST) -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not serial" || parallel=$$?; \
 	echo "== serial run: the tests marked serial, alone"; \
 	$(PYTEST) -p no:xdist -m serial || serial=$$?; \
 	test $$parallel -eq 0 && test $$serial -eq 0 || { \
