@@ -23,9 +23,11 @@ $(DEV): pyproject.toml
 
 venv: $(DEV)
 
-## Install, initialise (SQLite in ./data) and serve on http://127.0.0.1:8080
+## Install, initialise (SQLite in ./data; the owner's API key written once to owner.key,
+## mode 0600) and serve on http://127.0.0.1:8080 in the foreground (Ctrl-C stops it)
+OWNER_KEY ?= owner.key
 serve: $(RUNTIME)
-	$(BIN)/iam init
+	$(BIN)/iam init --apikey-file $(OWNER_KEY)
 	$(BIN)/iam serve
 
 ## Lint, type-check and run the whole suite on SQLite and PostgreSQL

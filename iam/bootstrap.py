@@ -1,6 +1,7 @@
 """`iam init`: everything a new installation needs, made once and idempotently — the data
-directory, the schema, the HMAC secret for API keys, a signing key and the system account
-with its owner. It sits above the domain packages because it touches all of them."""
+directory, the schema, the HMAC secret for API keys, a signing key, the system account
+with its owner, and the registries of the settings the database lacks. It sits above the
+domain packages because it touches all of them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy.engine import Engine
 from iam.config import Settings
 from iam.identity import server_secret
 from iam.identity.accounts import NewAccount, create_account, system_account
+from iam.registry import registries
 from iam.store.db import make_engine, migrate, write_session
 from iam.store.journal import ChangeJournal
 from iam.tokens import signing
@@ -41,6 +43,10 @@ def initialize(settings: Settings, *, account_name: str = "default",
     engine = engine or make_engine(settings.db_url)
     try:
         with write_session(engine) as session:
+            seeded = registries.seed(session, journal=ChangeJournal(),
+                                     registries=settings.registries,
+                                     explicit="registries" in settings.model_fields_set)
+            messages.extend(f"added registry {name}" for name in seeded.added)
             existing = system_account(session)
             if existing is not None:
                 return InitResult(False, existing.id, None, messages)

@@ -20,6 +20,13 @@ class ConfigurationError(IamError):
     code = "bad_configuration"
 
 
+class BackupError(IamError):
+    """Raised when a backup cannot be written or restored: an unreadable, altered or wrongly
+    sealed archive, a target that is not empty, a database tool that failed."""
+
+    code = "backup_failed"
+
+
 class InvalidInput(IamError):
     """Raised when a request is well-formed but a value breaks a rule (name, role, scope...)."""
 
@@ -91,6 +98,13 @@ class Unauthenticated(IamError):
         self.key_prefix = key_prefix
 
 
+class WorkloadTokenRefused(Unauthenticated):
+    """Raised when a workload token (a CI job's or a pod's OIDC JWT) is refused for a reason
+    its holder may be told: it can read the token itself (expired, wrong audience, an
+    algorithm or key the issuer does not use). Which profiles or rules exist is never said:
+    every such refusal reads `no trusted profile accepts this token`."""
+
+
 class Forbidden(IamError):
     """Raised when an authenticated caller lacks the action named in the message."""
 
@@ -115,3 +129,60 @@ class Unavailable(IamError):
     """Raised when the database cannot be reached; the client should retry."""
 
     code = "service_unavailable"
+
+
+class RegistryError(IamError):
+    """Base of the errors of a registry's content API; `registry` names the registry (its
+    service name), and every message says which registry it was."""
+
+    code = "registry_error"
+
+    def __init__(self, message: str, *, registry: str, target: str | None = None) -> None:
+        super().__init__(message, target=target or "registry")
+        self.registry = registry
+
+
+class RegistryUnavailable(RegistryError):
+    """Raised when a registry cannot be reached (connection refused, DNS, TLS) or says it
+    is unavailable; the client may retry."""
+
+    code = "registry_unavailable"
+
+
+class RegistryTimeout(RegistryError):
+    """Raised when a registry does not answer within `IAM_REGISTRY_TIMEOUT`, or an
+    operation on it outlasts `IAM_REGISTRY_DEADLINE`."""
+
+    code = "registry_timeout"
+
+
+class RegistryBadAnswer(RegistryError):
+    """Raised when a registry answers something that makes no sense for the request: not
+    HTTP, an unexpected status, a body that is not the documented JSON or whose digest does
+    not match, or a refusal of the token the service minted (its trust is not set up)."""
+
+    code = "registry_bad_answer"
+
+
+class RegistryRefused(Conflict):
+    """Raised when a registry is set up not to do what was asked: deletes disabled, a tag
+    deletion on a registry that has none (distribution 2.8), a mount it declined."""
+
+    code = "registry_refused"
+
+
+class Incomplete(IamError):
+    """Raised when an operation made of several registry writes (image-tag of an index,
+    image-rm of several images, a repository or namespace removal) stopped part way:
+    `done` lists exactly what was done, `not_done` what was not, `cause` why it stopped.
+    It answers with the cause's status."""
+
+    code = "incomplete"
+
+    def __init__(self, cause: IamError, *, done: list[dict[str, object]],
+                 not_done: list[dict[str, object]]) -> None:
+        super().__init__(f"stopped part way: {cause.message}; {len(done)} done, "
+                         f"{len(not_done)} not done", target=cause.target)
+        self.cause = cause
+        self.done = done
+        self.not_done = not_done

@@ -12,9 +12,11 @@ import hashlib
 import io
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
+import ssl
 import subprocess
 import tarfile
 import time
@@ -30,6 +32,7 @@ REGISTRY_BIN = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 SKOPEO_BIN = shutil.which("skopeo") or "/usr/bin/skopeo"
 DOCKER_BIN = shutil.which("docker") or "/usr/local/bin/docker"
 TIMEOUT = 60
+_REQUEST = re.compile(r'"([A-Z]+) (/v2/\S*) HTTP/[0-9.]+"')
 
 
 @dataclass
@@ -62,25 +65,32 @@ class Registry:
     storage: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    access_log: bool = False  # every request a line in registry.log (`requests()`)
+    address: str = "127.0.0.1"
+    tls: tuple[Path, Path] | None = None  # (certificate, key): served over HTTPS
+    verify: ssl.SSLContext | None = None  # what this helper checks an HTTPS registry with
 
     @property
     def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.address}:{self.port}"
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{'https' if self.tls else 'http'}://{self.host}"
 
     def config(self) -> str:
         indented = "".join(f"{line}\n" for line in self.auth_section.splitlines())
         return (
             "version: 0.1\n"
-            "log:\n  level: warn\n  accesslog:\n    disabled: true\n"
+            "log:\n  level: warn\n  accesslog:\n"
+            f"    disabled: {'false' if self.access_log else 'true'}\n"
             "storage:\n"
             f"  filesystem:\n    rootdirectory: {json.dumps(str(self.storage))}\n"
             "  delete:\n    enabled: true\n"
             "  cache:\n    blobdescriptor: inmemory\n"
             f"http:\n  addr: {self.host}\n  secret: {secrets.token_hex(16)}\n"
+            + (f"  tls:\n    certificate: {self.tls[0]}\n    key: {self.tls[1]}\n"
+               if self.tls else "")
             + indented
         )
 
@@ -97,7 +107,8 @@ class Registry:
             if self.process.poll() is not None:
                 raise AssertionError(f"docker-registry exited:\n{self.logs()}")
             try:
-                if httpx.get(f"{self.url}/v2/", timeout=1).status_code == 401:
+                if httpx.get(f"{self.url}/v2/", timeout=1,
+                             verify=self.verify or True).status_code == 401:
                     return
             except httpx.HTTPError:
                 pass
@@ -120,6 +131,10 @@ class Registry:
         path = self.root / "registry.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
+    def requests(self) -> list[tuple[str, str]]:
+        """(method, path) of every request in the access log so far (`access_log`)."""
+        return _REQUEST.findall(self.logs())
+
 
 def registry_config(server: Server, service: str, out: Path) -> str:
     """`iam registry-config` as a user runs it; returns the printed `auth.token` section."""
@@ -129,10 +144,13 @@ def registry_config(server: Server, service: str, out: Path) -> str:
 
 
 def start_registry(server: Server, root: Path, service: str,
-                   storage: Path | None = None) -> Registry:
+                   storage: Path | None = None, *, port: int | None = None,
+                   access_log: bool = False) -> Registry:
     section = registry_config(server, service, root / "trust")
     registry = Registry(root=root, service=service, auth_section=section,
-                        storage=storage or root / "storage")
+                        storage=storage or root / "storage", access_log=access_log)
+    if port is not None:
+        registry.port = port
     registry.start()
     return registry
 
@@ -160,8 +178,13 @@ class Environment:
 REGIONS = {"registry.us": "us-south", "registry.eu": "eu-de"}
 
 
-def start_environment(root: Path, **env: str) -> Environment:
-    registries = json.dumps([{"service": s, "region": r} for s, r in REGIONS.items()])
+def start_environment(root: Path, *, content: bool = False, **env: str) -> Environment:
+    """With `content`, the service knows each registry's url (content operations) and the
+    registries log every request."""
+    ports = {service: free_port() for service in REGIONS}
+    registries = json.dumps([
+        {"service": s, "region": r, **({"url": f"http://127.0.0.1:{ports[s]}"} if content
+                                       else {})} for s, r in REGIONS.items()])
     server = make_server(root / "iam", IAM_REGISTRIES=registries, **env)
     key_file = root / "owner.key"
     server.cli("init", "--apikey-file", str(key_file))
@@ -174,7 +197,8 @@ def start_environment(root: Path, **env: str) -> Environment:
     started: dict[str, Registry] = {}
     try:
         for service in REGIONS:
-            started[service] = start_registry(server, root / service, service)
+            started[service] = start_registry(server, root / service, service,
+                                              port=ports[service], access_log=content)
     except BaseException:
         for registry in started.values():
             registry.stop()
@@ -253,6 +277,40 @@ def build_image(layout: Path, *, content: bytes | None = None, tag: str = "lates
     return str(manifest_desc["digest"])
 
 
+def build_index(layout: Path, *, platforms: tuple[tuple[str, str], ...] = (
+        ("linux", "amd64"), ("linux", "arm64")), tag: str = "latest",
+        labels: dict[str, str] | None = None, env: list[str] | None = None) -> str:
+    """Write an OCI layout whose `tag` is a multi-platform index (one one-layer image per
+    (os, architecture)); returns the index digest."""
+    (layout / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+    children = []
+    for os_name, arch in platforms:
+        payload = secrets.token_bytes(1024)  # compressed already: skopeo pushes it as is
+        layer = {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                 **_blob(layout, gzip.compress(payload, mtime=0))}
+        config = {"architecture": arch, "os": os_name, "created": "2026-01-02T03:04:05Z",
+                  "config": {"Labels": labels or {}, "Env": env or []},
+                  "rootfs": {"type": "layers",
+                             "diff_ids": [f"sha256:{hashlib.sha256(payload).hexdigest()}"]}}
+        config_desc = {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       **_blob(layout, json.dumps(config).encode())}
+        manifest = {"schemaVersion": 2,
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "config": config_desc, "layers": [layer]}
+        children.append({"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                         **_blob(layout, json.dumps(manifest).encode()),
+                         "platform": {"os": os_name, "architecture": arch}})
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+             "manifests": children}
+    index_desc = {"mediaType": "application/vnd.oci.image.index.v1+json",
+                  **_blob(layout, json.dumps(index).encode()),
+                  "annotations": {"org.opencontainers.image.ref.name": tag}}
+    (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    (layout / "index.json").write_text(json.dumps(
+        {"schemaVersion": 2, "manifests": [index_desc]}))
+    return str(index_desc["digest"])
+
+
 def layout_blobs(layout: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in (layout / "blobs" / "sha256").iterdir()}
 
@@ -274,8 +332,8 @@ class Skopeo:
         return run([SKOPEO_BIN, "--policy", str(self.policy), *args], env=self.env)
 
     def copy(self, source: str, dest: str, *, src_key: str | None = None,
-             dest_key: str | None = None) -> Run:
-        args = ["copy", "--retry-times", "0"]
+             dest_key: str | None = None, all_platforms: bool = False) -> Run:
+        args = ["copy", "--retry-times", "0", *(["--all"] if all_platforms else [])]
         if source.startswith("docker://"):
             args.append("--src-tls-verify=false")
             if src_key:
@@ -294,9 +352,11 @@ class Skopeo:
         return self._run("delete", "--tls-verify=false", "--creds", f"iamapikey:{key}", ref)
 
 
-def docker_login(config_dir: Path, host: str, username: str, password: str) -> Run:
+def docker_login(config_dir: Path, host: str, username: str, password: str,
+                 **extra_env: str) -> Run:
     """The real docker CLI (no daemon needed for login), with its own DOCKER_CONFIG."""
     config_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DOCKER_CONFIG": str(config_dir), "HOME": str(config_dir)}
+    env = {**os.environ, "DOCKER_CONFIG": str(config_dir), "HOME": str(config_dir),
+           **extra_env}
     return run([DOCKER_BIN, "login", host, "-u", username, "--password-stdin"], env=env,
                stdin=password + "\n")

@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import create_engine, text
@@ -21,10 +23,13 @@ from iam.config import Settings
 from iam.store import models
 from iam.store.journal import ChangeJournal
 from tests.conftest import Owner
+from tests.server import free_port
 from tests.test_layout import api_routes
 
 Headers = dict[str, str]
 PASSWORD = "correct horse battery staple"
+STATIC_JWKS = {"keys": [json.loads(jwt.algorithms.ECAlgorithm.to_jwk(
+    ec.generate_private_key(ec.SECP256R1()).public_key())) | {"kid": "static-1"}]}
 
 
 def _admin_events(client: TestClient, headers: Headers, expect: int) -> list[dict[str, Any]]:
@@ -93,14 +98,51 @@ def _every_change(client: TestClient, admin: Headers) -> list[tuple[str, Respons
         "iam_id": sid["iam_id"], "action": "container-registry.image.push",
         "resource": {"service": "container-registry", "resource_type": "namespace",
                      "resource": "team-a"}})
+    issuer = call("create_issuer", "POST", "/v1/issuers", json={
+        "url": "https://issuer.example", "audiences": ["registry-iam"], "jwks": STATIC_JWKS})
+    issuer_path = f"/v1/issuers/{issuer['id']}"
+    call("update_issuer", "PUT", issuer_path, _tagged(client, issuer_path, admin),
+         json={"max_token_age": 600})
+    profile = call("create_profile", "POST", "/v1/profiles", json={"name": "ci-push"})
+    profile_path = f"/v1/profiles/{profile['id']}"
+    call("update_profile", "PUT", profile_path, _tagged(client, profile_path, admin),
+         json={"description": "CI pushes"})
+    rule_body = {"name": "main", "issuer": "https://issuer.example",
+                 "conditions": [{"claim": "ref", "operator": "EQUALS", "value": "main"}]}
+    rule = call("create_rule", "POST", f"{profile_path}/rules", json=rule_body)
+    rule_path = f"{profile_path}/rules/{rule['id']}"
+    call("update_rule", "PUT", rule_path, _tagged(client, rule_path, admin),
+         json={**rule_body, "expiration": 600})
+    call("test_token", "POST", f"{profile_path}/test", json={"token": "not-a-jwt"})
+    call("delete_rule", "DELETE", rule_path)
+    call("delete_profile", "DELETE", profile_path)
+    call("delete_issuer", "DELETE", issuer_path)
     call("delete_policy", "DELETE", policy_path)
     call("delete_namespace", "DELETE", "/v1/namespaces/team-a")
-    call("release_namespace_reservation", "DELETE", "/v1/namespace-reservations/team-a")
     call("delete_group", "DELETE", group_path)
     call("delete_user", "DELETE", user_path)
     call("delete_service_id", "DELETE", path)
     call("create_account", "POST", "/v1/accounts", json={"name": "tenant-b"})
+    call("create_registry", "POST", "/v1/registries", json={"service": "registry.ap",
+                                                             "region": "ap-north"})
+    # Without a URL its content cannot be removed: the deleted namespace's name stays
+    # reserved; with one (nothing listens there), its release is under way (202).
+    ap = {"region": "ap-north"}
+    call("create_namespace", "PUT", "/v1/namespaces/team-ap", params=ap)
+    call("delete_namespace", "DELETE", "/v1/namespaces/team-ap", params=ap)
+    registry_path = "/v1/registries/registry.ap"
+    call("update_registry", "PATCH", registry_path, _tagged(client, registry_path, admin),
+         json={"url": f"http://127.0.0.1:{free_port()}"})
+    call("release_namespace_reservation", "DELETE", "/v1/namespace-reservations/team-ap",
+         params=ap)
+    call("delete_registry", "DELETE", registry_path)
     return calls
+
+
+#: Mutating routes that need a real registry: tests/test_registry_content.py calls each
+#: against docker-registry and checks its event and the digests it touched (image-untag's
+#: refusal only: distribution 2.8 has no tag deletion).
+REGISTRY_ROUTES = {"tag_image", "remove_images", "untag_image", "remove_repository"}
 
 
 def _mutating_routes(client: TestClient) -> set[str]:
@@ -111,7 +153,7 @@ def _mutating_routes(client: TestClient) -> set[str]:
 def test_every_mutating_route_leaves_one_event_with_its_change(
         client: TestClient, admin: Headers, owner: Owner) -> None:
     calls = _every_change(client, admin)
-    assert {name for name, _ in calls} == _mutating_routes(client)
+    assert {name for name, _ in calls} | REGISTRY_ROUTES == _mutating_routes(client)
     events = _admin_events(client, admin, expect=len(calls))
     assert [e["action"] for e in events] == [f"admin.{name}" for name, _ in calls]
     for (name, r), event in zip(calls, events, strict=True):

@@ -1,14 +1,18 @@
-"""A deleted namespace's name is not inherited: it stays reserved to its account in its region
-until the system operator releases it."""
+"""A deleted namespace whose images could not all be removed leaves its name reserved to its
+account in its region: here the default registry, `registry.local`, has no URL, so this
+service cannot look inside it. The operator's release is refused while that holds, since
+it would hand out a name whose images may remain."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import registries_in
 from tests.server import Server, make_server
 from tests.test_policies_api import Headers, namespace, robot, second_account
 
@@ -26,13 +30,19 @@ def release(client: TestClient, headers: Headers, name: str, region: str = "") -
                          headers=headers).status_code
 
 
+@pytest.mark.regions("", "us-south", "eu-de")
 def test_deleted_name_is_refused_to_another_account_with_409_reserved(
         client: TestClient, admin: Headers) -> None:
-    assert namespace(client, admin, "team-old", "us-south").status_code == 201
-    assert client.delete("/v1/namespaces/team-old", params={"region": "us-south"},
-                         headers=admin).status_code == 204
+    assert namespace(client, admin, "team-old").status_code == 201
+    r = client.delete("/v1/namespaces/team-old", params={"region": ""}, headers=admin)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["state"] == "reserved"
+    (sweep,) = body["registries"]
+    assert sweep["registry"] == "registry.local" and sweep["permanent"] is True
+    assert "no url" in sweep["error"]
     b = second_account(client, admin)
-    r = namespace(client, b, "team-old", "us-south")
+    r = namespace(client, b, "team-old")
     assert r.status_code == 409, r.text
     error = r.json()["errors"][0]
     assert error["code"] == "conflict" and error["target"] == "name"
@@ -42,9 +52,10 @@ def test_deleted_name_is_refused_to_another_account_with_409_reserved(
     assert client.get("/v1/namespaces", headers=b).json()["count"] == 0
 
 
+@pytest.mark.regions("", "us-south", "eu-de")
 def test_deleted_name_is_free_in_another_region(client: TestClient, admin: Headers) -> None:
-    namespace(client, admin, "team-old", "us-south")
-    client.delete("/v1/namespaces/team-old", params={"region": "us-south"}, headers=admin)
+    namespace(client, admin, "team-old")
+    client.delete("/v1/namespaces/team-old", params={"region": ""}, headers=admin)
     b = second_account(client, admin)
     assert namespace(client, b, "team-old", "eu-de").status_code == 201
 
@@ -52,24 +63,25 @@ def test_deleted_name_is_free_in_another_region(client: TestClient, admin: Heade
 def test_same_account_may_add_its_deleted_name_again(client: TestClient,
                                                     admin: Headers) -> None:
     namespace(client, admin, "team-old")
-    client.delete("/v1/namespaces/team-old", headers=admin)
+    client.delete("/v1/namespaces/team-old", params={"region": ""}, headers=admin)
     r = namespace(client, admin, "team-old")
     assert r.status_code == 201, r.text
     assert r.json()["name"] == "team-old"
     assert reservations(client, admin) == []
 
 
+@pytest.mark.regions("", "us-south", "eu-de")
 def test_reservation_is_listed_for_the_operator_with_account_and_deleted_at(
         client: TestClient, admin: Headers) -> None:
-    namespace(client, admin, "team-old", "us-south")
-    client.delete("/v1/namespaces/team-old", params={"region": "us-south"}, headers=admin)
+    namespace(client, admin, "team-old")
+    client.delete("/v1/namespaces/team-old", params={"region": ""}, headers=admin)
     r = client.get(RESERVED, headers=admin)
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["count"] == 1 and body["next_pagestart"] is None
     (item,) = body["data"]
     assert set(item) == {"name", "region", "account_id", "deleted_at"}
-    assert (item["name"], item["region"]) == ("team-old", "us-south")
+    assert (item["name"], item["region"]) == ("team-old", "")
     assert item["account_id"] and item["deleted_at"]
 
 
@@ -84,17 +96,19 @@ def test_reservations_are_listed_a_page_at_a_time(client: TestClient, admin: Hea
     assert [x["name"] for x in rest["data"]] == ["ns-c3"] and rest["next_pagestart"] is None
 
 
-def test_operator_release_lets_another_account_add_the_name(client: TestClient,
-                                                           admin: Headers) -> None:
+def test_operator_release_is_refused_while_a_registry_of_the_region_cannot_be_checked(
+        client: TestClient, admin: Headers) -> None:
     namespace(client, admin, "team-old")
-    client.delete("/v1/namespaces/team-old", headers=admin)
+    client.delete("/v1/namespaces/team-old", params={"region": ""}, headers=admin)
     b = second_account(client, admin)
+    r = client.delete(f"{RESERVED}/team-old", headers=admin)
+    assert r.status_code == 409, r.text
+    error = r.json()["errors"][0]
+    assert error["target"] == "registry"
+    assert "stays reserved" in error["message"] and "registry.local" in error["message"]
+    assert reservations(client, admin) == [("team-old", "")]
     assert namespace(client, b, "team-old").status_code == 409
-    assert release(client, admin, "team-old") == 204
-    assert reservations(client, admin) == []
-    r = namespace(client, b, "team-old")
-    assert r.status_code == 201, r.text
-    assert namespace(client, admin, "team-old").status_code == 409  # now b's: taken
+    assert namespace(client, admin, "team-old").status_code == 201  # still the account's
 
 
 def test_releasing_an_unknown_or_live_name_is_404(client: TestClient, admin: Headers) -> None:
@@ -145,7 +159,7 @@ def test_listing_reservations_needs_namespace_list(client: TestClient, admin: He
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    srv = make_server(tmp_path / "srv")
+    srv = make_server(tmp_path / "srv", IAM_REGISTRIES=json.dumps(registries_in("us-south")))
     srv.cli("init", "--apikey-file", str(srv.root / "owner.key"))
     srv.start()
     yield srv
@@ -165,29 +179,33 @@ def test_deleted_namespace_name_is_not_inherited_by_another_account(server: Serv
     two_key.write_text(created["apikey"])
     two_key.chmod(0o600)
 
-    server.cli("namespace-add", "team-old", "--region", "us-south")
-    server.cli("namespace-rm", "team-old", "--region", "us-south", "-f")
+    server.cli("namespace-add", "team-old")
+    removed = server.cli("namespace-rm", "team-old", "-f", "--output", "json").json()
+    assert (removed["name"], removed["state"]) == ("team-old", "reserved")
+    shown = server.cli("namespace-rm", "team-old", "-f", check=False)
+    assert shown.code == 1 and "HTTP 404" in shown.stderr
+    server.cli("namespace-add", "team-gone")
+    table = server.cli("namespace-rm", "team-gone", "-f").stdout
+    assert "stays reserved to your account" in table and "no url" in table
 
     _login(server, two_key)
-    taken = server.cli("namespace-add", "team-old", "--region", "us-south", check=False)
+    taken = server.cli("namespace-add", "team-old", check=False)
     assert taken.code == 1
     assert "reserved" in taken.stderr and "HTTP 409" in taken.stderr
-    refused = server.cli("namespace-release", "team-old", "--region", "us-south", check=False)
+    refused = server.cli("namespace-release", "team-old", check=False)
     assert refused.code == 1 and "HTTP 403" in refused.stderr
     assert server.cli("namespace-reservations", "--output", "json").json() == []
 
     _login(server, operator_key)
     listed = server.cli("namespace-reservations", "--output", "json").json()
-    assert [(x["name"], x["region"]) for x in listed] == [("team-old", "us-south")]
+    assert [(x["name"], x["region"]) for x in listed] == [("team-gone", "us-south"),
+                                                          ("team-old", "us-south")]
     assert listed[0]["account_id"] != created["id"] and listed[0]["deleted_at"]
     table = server.cli("namespace-reservations").stdout
     assert "team-old" in table and "DELETED_AT" in table
-    released = server.cli("namespace-release", "team-old", "--region", "us-south",
-                          "--output", "json").json()
-    assert released == {"name": "team-old", "region": "us-south", "released": True}
-    assert server.cli("namespace-reservations", "--output", "json").json() == []
-
-    _login(server, two_key)
-    added = server.cli("namespace-add", "team-old", "--region", "us-south",
-                       "--output", "json").json()
-    assert added["name"] == "team-old" and added["account_id"] == created["id"]
+    kept = server.cli("namespace-release", "team-old", check=False)
+    assert kept.code == 1 and "HTTP 409" in kept.stderr
+    assert "registry.us-south" in kept.stderr
+    assert len(server.cli("namespace-reservations", "--output", "json").json()) == 2
+    again = server.cli("namespace-add", "team-old", "--output", "json").json()
+    assert again["name"] == "team-old" and again["account_id"] != created["id"]

@@ -21,7 +21,8 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(name, raising=False)
     data = tmp_path / "data"
     monkeypatch.setenv("IAM_DATA_DIR", str(data))
-    signing.generate_key(data / "keys", alg="ES256", issuer="registry-iam")
+    result = runner.invoke(app, ["init", "--apikey-file", str(tmp_path / "owner.key")])
+    assert result.exit_code == 0, result.output  # the database holds registry.local
     return data
 
 
@@ -61,4 +62,4 @@ def test_registry_config_refuses_an_unknown_service(data_dir: Path, tmp_path: Pa
     result = runner.invoke(app, ["registry-config", "--service", "nowhere", "--realm", "x",
                                  "--out", str(tmp_path)])
     assert result.exit_code == 1
-    assert "unknown service 'nowhere'" in result.output
+    assert "unknown registry 'nowhere'; the registries are: registry.local" in result.output

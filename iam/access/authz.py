@@ -21,9 +21,22 @@ from sqlmodel import Session, select
 from iam.access import roles
 from iam.errors import InvalidInput, NotFound
 from iam.identity.authn import Principal
-from iam.store.models import Account, GroupMember, Namespace, Policy, ServiceId, User
+from iam.store.models import (
+    Account,
+    GroupMember,
+    Namespace,
+    Policy,
+    ServiceId,
+    TrustedProfile,
+    User,
+)
 
 NAMESPACE = "namespace"
+#: A namespace's state while its images are removed (iam.access.namespace_removals)
+DELETING = "deleting"
+#: What a namespace being deleted withholds from everyone: nothing more may be pushed into
+#: it (pulls and deletes go on; the removal itself deletes)
+WITHHELD_WHILE_DELETING = frozenset({"container-registry.image.push"})
 
 
 @dataclass(frozen=True)
@@ -158,11 +171,27 @@ def grants_of(session: Session, *, account_id: str, iam_id: str,
         in session.execute(stmt, params).all() if account == account_id]
 
 
+def namespace_state(session: Session, *, account_id: str, region: str,
+                    name: str) -> str | None:
+    """The state of the account's namespace of this name in this region (`active`,
+    `deleting`), None when the account holds none (one unique-index lookup)."""
+    state: str | None = session.exec(select(Namespace.state).where(
+        Namespace.region == region, Namespace.name == name,
+        Namespace.account_id == account_id)).first()
+    return state
+
+
 def namespace_held(session: Session, *, account_id: str, region: str, name: str) -> bool:
     """Does the account hold this namespace in this region? (one unique-index lookup)"""
-    return session.exec(select(Namespace.id).where(
-        Namespace.region == region, Namespace.name == name,
-        Namespace.account_id == account_id)).first() is not None
+    return namespace_state(session, account_id=account_id, region=region,
+                           name=name) is not None
+
+
+def withhold_while_deleting(evaluation: Evaluation) -> Evaluation:
+    """What is left on a namespace being deleted: everything but pushing into it."""
+    return Evaluation(evaluation.actions - WITHHELD_WHILE_DELETING,
+                      tuple((g, a - WITHHELD_WHILE_DELETING)
+                            for g, a in evaluation.granted_by))
 
 
 def _evaluate_for(session: Session, catalog: roles.RoleCatalog, *, account_id: str,
@@ -170,14 +199,21 @@ def _evaluate_for(session: Session, catalog: roles.RoleCatalog, *, account_id: s
                   check_namespace: bool = True) -> Evaluation:
     if target.service not in catalog.services:
         return Evaluation(frozenset())
-    if (check_namespace and target.resource_type == NAMESPACE
-            and not namespace_held(session, account_id=account_id, region=target.region,
-                                   name=target.resource)):
-        return Evaluation(frozenset())
+    state = None
+    if check_namespace and target.resource_type == NAMESPACE:
+        # The read the token path always made, now with the state: withholding push from a
+        # namespace being deleted costs no extra query.
+        state = namespace_state(session, account_id=account_id, region=target.region,
+                                name=target.resource)
+        if state is None:
+            return Evaluation(frozenset())
     if is_owner:
-        return evaluate((), catalog, target, owner=True)
-    grants = grants_of(session, account_id=account_id, iam_id=iam_id, service=target.service)
-    return evaluate(grants, catalog, target)
+        evaluation = evaluate((), catalog, target, owner=True)
+    else:
+        grants = grants_of(session, account_id=account_id, iam_id=iam_id,
+                           service=target.service)
+        evaluation = evaluate(grants, catalog, target)
+    return withhold_while_deleting(evaluation) if state == DELETING else evaluation
 
 
 def held_actions(session: Session, catalog: roles.RoleCatalog, principal: Principal, *,
@@ -209,8 +245,9 @@ def evaluation_for(session: Session, catalog: roles.RoleCatalog, principal: Prin
 
 
 def _identity_in_account(session: Session, *, account_id: str, iam_id: str) -> None:
-    model: type[ServiceId] | type[User] = (
-        ServiceId if iam_id.startswith("iam-ServiceId-") else User)
+    model: type[ServiceId] | type[User] | type[TrustedProfile] = (
+        ServiceId if iam_id.startswith("iam-ServiceId-")
+        else TrustedProfile if iam_id.startswith("iam-Profile-") else User)
     found = session.exec(select(model.iam_id).where(
         model.iam_id == iam_id, model.account_id == account_id)).first()
     if found is None:
@@ -249,11 +286,15 @@ def explain(session: Session, catalog: roles.RoleCatalog, *, account_id: str, ia
     _identity_in_account(session, account_id=account_id, iam_id=iam_id)
     account = session.get(Account, account_id)
     is_owner = account is not None and account.owner_iam_id == iam_id
-    if target.resource_type == NAMESPACE and not namespace_held(
-            session, account_id=account_id, region=target.region, name=target.resource):
+    state = namespace_state(session, account_id=account_id, region=target.region,
+                            name=target.resource) if target.resource_type == NAMESPACE else None
+    if target.resource_type == NAMESPACE and state is None:
         where = f" in region {target.region}" if target.region else ""
         return Explanation(False, reason=f"namespace {target.resource} does not exist in this "
                                          f"account{where}; nothing is held on it")
+    if state == DELETING and action in WITHHELD_WHILE_DELETING:
+        return Explanation(False, reason=f"namespace {target.resource} is being deleted: "
+                                         f"{action} is withheld from everyone until it is gone")
     if is_owner:
         return Explanation(True, reason="the account owner holds every action in its account")
     grants = grants_of(session, account_id=account_id, iam_id=iam_id, service=target.service)

@@ -3,14 +3,15 @@
 One registry serves every account, so a name is unique per region across all accounts;
 taking a name another account holds is a Conflict that never says which account holds it.
 
-A deleted namespace's name is not inherited: it stays reserved to its account in that
-region (the registry keeps the images pushed under it, and a policy naming it must not come
-to mean another account's namespace). The account may add it again; any other account gets
-a Conflict saying the name is reserved; only the system operator releases it. Who holds a
-name, live or reserved, is one `namespace_names` row keyed by (region, name key): every
-create claims that row first and every delete marks it deleted in the same transaction, so
-the database decides races (a create by another account during a delete waits for it, then
-fails on the key).
+Who holds a name is one `namespace_names` row keyed by (region, name key): every create
+claims that row first, so the database decides races. Deleting a namespace is a removal
+(`iam.access.namespace_removals`, run by `iam.registry.namespace_removal`): the namespace is
+`deleting` (no create of that name succeeds meanwhile, whoever asks) until its images are
+gone from every registry of its region; then its name is released. A name stays *reserved*
+to its account (`deleted_at` set: the account may add it again, any other gets a Conflict)
+only when its images could not be removed for good (a registry whose URL is unknown), or
+for namespaces deleted before removals existed; the operator's release of a reservation is
+a removal as well.
 """
 
 from __future__ import annotations
@@ -18,15 +19,17 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlalchemy import delete, func, tuple_, update
+from sqlalchemy import func, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from iam.access import namespace_removals
+from iam.access.authz import DELETING
 from iam.errors import Conflict, InvalidInput, NotFound
 from iam.names import name_key
 from iam.store.journal import ChangeJournal
 from iam.store.models import Namespace, NamespaceName, new_id, utcnow
-from iam.store.rows import Paged, delete_row, insert
+from iam.store.rows import Paged, insert
 
 KIND = "namespace"
 RESERVATION = "namespace reservation"
@@ -60,10 +63,16 @@ def create_namespace(session: Session, *, journal: ChangeJournal, account_id: st
     check_region(region)
     key = name_key(name)
     _claim(session, account_id=account_id, region=region, key=key, name=name)
+    # After the claim, which waits for a removal starting beside it to commit: a name
+    # being removed is nobody's to take, not even its own account's.
+    if namespace_removals.get(session, (region, key)) is not None:
+        raise _being_deleted(name)
     existing = session.exec(select(Namespace).where(Namespace.region == region,
                                                     Namespace.name_key == key)).first()
     if existing is not None:
         if existing.account_id == account_id:
+            if existing.state == DELETING:
+                raise _being_deleted(name)
             return existing, False
         raise _taken(name)  # a namespace without a claim (seeded by SQL): still not ours
     row = Namespace(id=new_id("Namespace"), account_id=account_id, region=region, name=name,
@@ -91,12 +100,20 @@ def _claim(session: Session, *, account_id: str, region: str, key: str, name: st
             pass
         holder = session.get(NamespaceName, (region, key), populate_existing=True)
         if holder is not None and holder.account_id != account_id:
+            if namespace_removals.get(session, (region, key)) is not None:
+                raise _being_deleted(name)
             if holder.deleted_at is not None:
                 raise Conflict(f"the namespace name {name} is reserved in this region (it "
                                "belonged to a deleted namespace); choose another",
                                target="name")
             raise _taken(name)
     raise _taken(name)
+
+
+def _being_deleted(name: str) -> Conflict:
+    return Conflict(f"the namespace {name} is being deleted in this region: its images are "
+                    "being removed from the registries, and the name can be taken only once "
+                    "that is complete (iam namespace-list shows its state)", target="name")
 
 
 def _taken(name: str) -> Conflict:
@@ -128,24 +145,6 @@ def get_namespace(session: Session, *, account_id: str, region: str, name: str) 
     return rows[0]
 
 
-def delete_namespace(session: Session, *, journal: ChangeJournal, account_id: str, region: str,
-                     name: str) -> None:
-    """Delete it and keep its name reserved to the account, in one transaction; policies
-    naming it stay and apply again if the account re-creates it."""
-    row = get_namespace(session, account_id=account_id, region=region, name=name)
-    now = utcnow()
-    marked = session.execute(
-        update(NamespaceName)
-        .where(col(NamespaceName.region) == row.region,
-               col(NamespaceName.name_key) == row.name_key,
-               col(NamespaceName.account_id) == account_id)
-        .values(deleted_at=now))
-    if marked.rowcount != 1:  # type: ignore[attr-defined]  # a namespace seeded by SQL
-        session.add(NamespaceName(region=row.region, name_key=row.name_key, name=row.name,
-                                  account_id=account_id, deleted_at=now))
-    delete_row(session, row, kind=KIND, journal=journal)
-
-
 def list_reservations(session: Session, *, account_id: str | None, limit: int,
                       start: str | None) -> Paged[NamespaceName]:
     """Reserved names (of one account, or of all: None), `limit` at a time in (region, name)
@@ -164,22 +163,21 @@ def list_reservations(session: Session, *, account_id: str | None, limit: int,
     return Paged(rows, int(count), after)
 
 
-def release_reservation(session: Session, *, journal: ChangeJournal, region: str,
-                        name: str) -> NamespaceName:
-    """Forget a deleted namespace's reservation: any account may then take the name. The
-    caller must have checked that the system operator asks (see the route)."""
+def get_reservation(session: Session, *, region: str, name: str) -> NamespaceName:
+    """A reserved name (of a deleted namespace), or NotFound."""
     check_region(region)
     check_name(name)
-    row = session.get(NamespaceName, (region, name_key(name)))
+    row = session.get(NamespaceName, (region, name_key(name)), populate_existing=True)
     if row is None or row.deleted_at is None:
         raise NotFound(f"no reservation of the namespace name {name} in this region",
                        target=RESERVATION)
-    journal.deleted(row, kind=RESERVATION)
-    session.execute(delete(NamespaceName).where(
-        col(NamespaceName.region) == region, col(NamespaceName.name_key) == row.name_key,
-        col(NamespaceName.deleted_at).is_not(None)))
-    session.flush()
     return row
+
+
+def reserved(session: Session, key: tuple[str, str]) -> bool:
+    """Is the name (region, name key) reserved to the account of a deleted namespace?"""
+    row = session.get(NamespaceName, key, populate_existing=True)
+    return row is not None and row.deleted_at is not None
 
 
 def reserved_at(row: NamespaceName) -> datetime:

@@ -1,4 +1,5 @@
-"""Every admin call (POST/PUT/PATCH/DELETE under /v1) leaves one audit event.
+"""Every admin call (POST/PUT/PATCH/DELETE under /v1, and every form the web console posts
+but its sign-in and sign-out, which are audited as authentications) leaves one audit event.
 
 The middleware opens an `AdminCall` for the request: the client's address and agent, and a
 change journal (`iam.store.journal`) into which the domain functions record what they
@@ -25,6 +26,11 @@ from iam.identity.authn import Principal
 from iam.store.journal import ChangeJournal
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+#: Where admin calls are: the API, and the console's forms (`iam.console`), whose route names
+#: are the API's (`admin.create_service_id` either way; the path tells which).
+ADMIN_PREFIXES = ("/v1/", "/console/")
+#: Console forms that are no admin call (audited by `identity.attempts` and the console).
+NOT_ADMIN = frozenset({"/console/signin", "/console/signout"})
 _STATE = "admin_call"
 
 
@@ -74,7 +80,7 @@ class AuditChanges:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] != "http" or scope["method"] not in MUTATING
-                or not scope["path"].startswith("/v1/")):
+                or not scope["path"].startswith(ADMIN_PREFIXES) or scope["path"] in NOT_ADMIN):
             await self.app(scope, receive, send)
             return
         raw_headers = scope.get("headers") or []

@@ -43,6 +43,9 @@ STATUS: dict[type[errors.IamError], int] = {
     errors.RateLimited: 429,
     errors.Unavailable: 503,
     errors.ConfigurationError: 500,
+    errors.RegistryBadAnswer: 502,
+    errors.RegistryUnavailable: 503,
+    errors.RegistryTimeout: 504,
 }
 
 
@@ -53,11 +56,15 @@ class ProblemDetail(BaseModel):
 
 
 class Problem(BaseModel):
-    """The one error shape of the admin API (documented on every admin route)."""
+    """The one error shape of the admin API (documented on every admin route). An
+    operation on a registry that stopped part way (`incomplete`) also says exactly what it
+    did (`done`) and what it did not (`not_done`)."""
 
     errors: list[ProblemDetail]
     status_code: int
     trace: str | None = None
+    done: list[dict[str, Any]] | None = None
+    not_done: list[dict[str, Any]] | None = None
 
 
 _DESCRIPTIONS = {
@@ -68,12 +75,20 @@ _DESCRIPTIONS = {
 }
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": text} for status, text in _DESCRIPTIONS.items()}
+# The content API (iam.registry.content) also answers for the registries it reaches.
+CONTENT_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    **PROBLEM_RESPONSES,
+    502: {"model": Problem, "description": "a registry answered something that makes no sense"},
+    503: {"model": Problem, "description": "database down, or a registry unreachable"},
+    504: {"model": Problem, "description": "a registry too slow"}}
 # What any route may answer before its own code runs (body limit, request validation).
 REQUEST_PROBLEMS: dict[int | str, dict[str, Any]] = {
     status: PROBLEM_RESPONSES[status] for status in (413, 422)}
 
 
 def status_of(exc: errors.IamError) -> int:
+    if isinstance(exc, errors.Incomplete):
+        return status_of(exc.cause)
     for cls in type(exc).__mro__:
         if cls in STATUS:
             return STATUS[cls]
@@ -90,16 +105,30 @@ class ProblemResponse(JSONResponse):
 
 
 def problem(status: int, code: str, message: str, *, target: str | None = None,
-            headers: dict[str, str] | None = None) -> ProblemResponse:
+            headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None,
+            noted: str | None = None) -> ProblemResponse:
     error: dict[str, str] = {"code": code, "message": message}
     if target:
         error["target"] = target
-    body = {"errors": [error], "status_code": status, "trace": uuid.uuid4().hex}
-    return ProblemResponse(body, message=message, status_code=status, headers=headers)
+    body = {"errors": [error], "status_code": status, "trace": uuid.uuid4().hex,
+            **(extra or {})}
+    return ProblemResponse(body, message=noted or message, status_code=status,
+                           headers=headers)
+
+
+def _incomplete(exc: errors.Incomplete) -> ProblemResponse:
+    """What was done and what was not, in the body and in the audit event's error (with
+    the digests the operation touched)."""
+    touched = ", ".join(str(d.get("digest") or d.get("repository") or "") for d in exc.done)
+    return problem(status_of(exc), exc.code, exc.message, target=exc.target,
+                   extra={"done": exc.done, "not_done": exc.not_done},
+                   noted=f"{exc.message}; done: {touched[:2000]}")
 
 
 async def _iam_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.IamError)
+    if isinstance(exc, errors.Incomplete):
+        return _incomplete(exc)
     status = status_of(exc)
     headers: dict[str, str] = {}
     if isinstance(exc, errors.RateLimited):
@@ -194,12 +223,15 @@ def registry_error(status: int, code: str, message: str, headers: dict[str, str]
 def _registry_answer(request: Request, exc: errors.IamError, status: int,
                      code: str) -> JSONResponse:
     if isinstance(exc, errors.Unauthenticated):
-        # The same body whatever the cause. docker 28 folds an error without `detail` whose
-        # message is its code's default into the bare code and prints only `unauthorized`;
-        # with a `detail` (empty: it says nothing of the cause) it prints the seed's
-        # `unauthorized: authentication required`.
+        # The same body whatever the cause (but for a workload token's own faults, which
+        # its holder can read in it anyway: `WorkloadTokenRefused`). docker 28 folds an
+        # error without `detail` whose message is its code's default into the bare code and
+        # prints only `unauthorized`; with a `detail` (empty: it says nothing of the cause)
+        # it prints the seed's `unauthorized: authentication required`.
         realm = f"{request.app.state.runtime.settings.public_url.rstrip('/')}/token"
-        return registry_error(status, code, "authentication required",
+        message = (exc.message if isinstance(exc, errors.WorkloadTokenRefused)
+                   else "authentication required")
+        return registry_error(status, code, message,
                               {"WWW-Authenticate": f'Basic realm="{realm}",charset="UTF-8"'},
                               detail=[])
     headers = ({"Retry-After": str(exc.retry_after)} if isinstance(exc, errors.RateLimited)
@@ -211,7 +243,7 @@ def _oauth_answer(request: Request, exc: errors.IamError, status: int,
                   code: str) -> JSONResponse:
     # Every credential failure is the same invalid_grant; the audit has the reason.
     description = ("the credentials are not valid" if isinstance(exc, errors.Unauthenticated)
-                   else exc.message)
+                   and not isinstance(exc, errors.WorkloadTokenRefused) else exc.message)
     return JSONResponse({"error": code, "error_description": description},
                         status_code=status, headers=NO_STORE)
 

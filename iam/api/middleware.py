@@ -13,27 +13,44 @@ SECURITY_HEADERS = [
     (b"cache-control", b"no-store"),
     (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
 ]
-_DOCS_CSP = (b"content-security-policy",
-             b"default-src 'self' cdn.jsdelivr.net; img-src 'self' data: fastapi.tiangolo.com;"
-             b" style-src 'self' 'unsafe-inline' cdn.jsdelivr.net;"
-             b" script-src 'self' 'unsafe-inline' cdn.jsdelivr.net")
+#: The web console (`iam.console`): scripts, styles and images from this origin only (no
+#: inline script, no third-party origin), forms posting only here, never framed.
+CONSOLE_CSP = (b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';"
+               b" form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+#: The interactive API docs (`iam.api.docs`), served from local assets: no inline script
+#: and no third-party origin; inline styles, which Swagger UI and ReDoc set from script,
+#: and ReDoc's search worker (a blob: URL) are allowed.
+DOCS_CSP = (b"default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline';"
+            b" img-src 'self' data:; font-src 'self'; connect-src 'self'; worker-src blob:;"
+            b" base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+
+
+def csp_for(path: str) -> bytes | None:
+    """The page policy of a path that serves HTML (None: the API's default)."""
+    if path == "/console" or path.startswith("/console/"):
+        return CONSOLE_CSP
+    if path in ("/docs", "/redoc") or path.startswith("/docs/"):
+        return DOCS_CSP
+    return None
 
 
 _SECURITY_NAMES = {k for k, _ in SECURITY_HEADERS}
 
 
-def add_security_headers(headers: list[tuple[bytes, bytes]], *, docs: bool = False) -> None:
-    """Set the security headers in place: ours replace the app's, except its Cache-Control."""
+def add_security_headers(headers: list[tuple[bytes, bytes]], *,
+                         csp: bytes | None = None) -> None:
+    """Set the security headers in place: ours replace the app's, except its Cache-Control;
+    `csp` replaces the default Content-Security-Policy (the HTML pages')."""
     names = {h[0].lower() for h in headers}
-    if not docs and not (names & _SECURITY_NAMES) - {b"cache-control"}:  # the usual case
+    if csp is None and not (names & _SECURITY_NAMES) - {b"cache-control"}:  # the usual case
         headers.extend(h for h in SECURITY_HEADERS if h[0] not in names)
         return
     headers[:] = [h for h in headers
                   if h[0].lower() not in _SECURITY_NAMES or h[0].lower() == b"cache-control"]
     present = {h[0].lower() for h in headers}
     for key, val in SECURITY_HEADERS:
-        if docs and key == b"content-security-policy":
-            key, val = _DOCS_CSP
+        if csp is not None and key == b"content-security-policy":
+            val = csp
         if key not in present:
             headers.append((key, val))
 
@@ -113,12 +130,12 @@ class LimitsAndHeaders:
             return
         if body is None:
             return  # the client went away
-        docs = scope.get("path", "") in ("/docs", "/redoc")
+        csp = csp_for(scope.get("path", ""))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                add_security_headers(headers, docs=docs)
+                add_security_headers(headers, csp=csp)
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -20,3 +20,19 @@ async def cache_first(answer: Callable[[bool], V]) -> V:
     except NeedsDatabase:
         return await anyio.to_thread.run_sync(answer, True)
 
+
+
+
+#: Content operations in flight at once per process; each waits on registries (seconds for
+#: a large listing) in a thread of its own, never in the admin API's few worker threads.
+CONTENT_OPERATIONS = 4
+
+
+def content_limiter() -> anyio.CapacityLimiter:
+    """The bound of content operations, made by the app's lifespan (in its event loop)."""
+    return anyio.CapacityLimiter(CONTENT_OPERATIONS)
+
+
+async def content_operation(limiter: anyio.CapacityLimiter, work: Callable[[], V]) -> V:
+    """`work` (a registry content operation) in a thread, at most CONTENT_OPERATIONS at once."""
+    return await anyio.to_thread.run_sync(work, limiter=limiter)

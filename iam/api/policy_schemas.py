@@ -13,6 +13,8 @@ from pydantic import BaseModel, Field, StrictStr
 
 from iam.access.policies import PolicySpec
 from iam.api.schemas import NamedCreate, NamedUpdate, Public, Strict
+from iam.registry.namespace_listing import ListedNamespace
+from iam.registry.namespace_removal import RemovalStatus
 from iam.store.models import GroupMember, Policy
 
 
@@ -20,12 +22,88 @@ class NamespacePublic(Public):
     name: str
     region: str
     account_id: str
+    state: str = Field(description="`active`, or `deleting` while its images are removed "
+                                   "(push is withheld; the name is not free yet)")
     created_at: datetime
 
 
+class NamespaceListed(NamespacePublic):
+    """A namespace with what the registries of its region hold of it (`counts=true`)."""
+
+    repositories: int | None = Field(default=None, description="Repositories with tags; "
+                                     "null when not counted or a registry could not be read")
+    images: int | None = Field(default=None, description="Distinct manifests tagged")
+    size: int | None = Field(default=None, description="Bytes: config and layers of each "
+                                                        "image, per platform for an index")
+    counts_note: str | None = Field(default=None, description="Why counts are missing "
+                                                              "or partial")
+    release_after: datetime | None = Field(
+        default=None, description="While deleting: the earliest time its name is released")
+    last_error: str | None = Field(default=None, description="While deleting: why the last "
+                                                             "attempt did not finish")
+
+    @classmethod
+    def listed(cls, found: ListedNamespace) -> NamespaceListed:
+        c = found.counts
+        return cls.model_validate({
+            **NamespacePublic.of(found.namespace).model_dump(), "repositories": c.repositories,
+            "images": c.images, "size": c.size, "counts_note": c.note,
+            "release_after": found.release_after, "last_error": found.last_error})
+
+
 class NamespaceList(BaseModel):
-    data: list[NamespacePublic]
+    data: list[NamespaceListed]
     count: int
+
+
+class DeletedImagePublic(BaseModel):
+    repository: str
+    digest: str
+    tags: list[str] = Field(description="The tags that went with the digest")
+
+
+class RegistrySweepPublic(BaseModel):
+    """What one registry's sweep did in the last attempt."""
+
+    registry: str
+    deleted: list[DeletedImagePublic]
+    remaining: list[str] = Field(description="Repositories still holding images")
+    error: str | None = None
+    permanent: bool = Field(description="Trying again cannot help (no URL, deletes "
+                                        "refused): the name stays reserved to its account")
+
+
+class NamespaceRemovalPublic(BaseModel):
+    """Where a namespace removal stands. `deleting`: images are being removed, or the name
+    waits until no registry token granted before the deletion can push (`release_after`);
+    `deleted`: the namespace is gone and its name released; `reserved`: gone, its name kept
+    for its account because some registry could not be emptied."""
+
+    name: str
+    region: str
+    state: str
+    started_at: datetime
+    release_after: datetime
+    attempts: int
+    last_error: str | None = None
+    running: bool = Field(description="An attempt is still running")
+    registries: list[RegistrySweepPublic] = Field(
+        description="What the attempt made for this request did, per registry")
+    images_deleted: int
+
+    @classmethod
+    def of(cls, status: RemovalStatus) -> NamespaceRemovalPublic:
+        sweeps = [RegistrySweepPublic(
+            registry=s.registry, remaining=list(s.remaining), error=s.error or None,
+            permanent=s.permanent,
+            deleted=[DeletedImagePublic(repository=d.repository, digest=d.digest,
+                                        tags=list(d.tags)) for d in s.deleted])
+            for s in status.sweeps]
+        return cls(name=status.name, region=status.region, state=status.state,
+                   started_at=status.started_at, release_after=status.release_after,
+                   attempts=status.attempts, last_error=status.last_error or None,
+                   running=status.running, registries=sweeps,
+                   images_deleted=sum(len(s.deleted) for s in status.sweeps))
 
 
 class Subject(Strict):
@@ -109,7 +187,8 @@ class MemberPublic(BaseModel):
 
     @classmethod
     def of(cls, row: GroupMember) -> MemberPublic:
-        kind = "ServiceId" if row.iam_id.startswith("iam-ServiceId-") else "User"
+        kind = ("ServiceId" if row.iam_id.startswith("iam-ServiceId-")
+                else "Profile" if row.iam_id.startswith("iam-Profile-") else "User")
         return cls(iam_id=row.iam_id, type=kind, created_at=row.created_at)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 from enum import StrEnum
@@ -27,9 +28,43 @@ class Format(StrEnum):
 OutputOpt = Annotated[Format, typer.Option("--output", "-o", help="table or json")]
 
 
+Force = Annotated[bool, typer.Option("--force", "-f", help="Do not ask for confirmation")]
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"FAILED\n{message}", err=True)
     raise typer.Exit(code)
+
+
+def confirm_delete(what: str, force: bool) -> None:
+    """Ask on the terminal (standard error: standard output stays the command's answer)."""
+    if not force and not typer.confirm(f"Delete {what}?", err=True):
+        raise typer.Exit(1)
+
+
+def done(body: dict[str, Any], output: Format, message: str) -> None:
+    """What a command that changes something and returns nothing prints: `body` as JSON, or
+    a sentence."""
+    if output == Format.json:
+        emit(body, output)
+    else:
+        typer.echo(message)
+
+
+def iam_command() -> str:
+    """How to run this very `iam` again from the working directory, for printed hints:
+    `iam` when the PATH finds this program, else its path (`.venv/bin/iam` after `make`)."""
+    program = Path(sys.argv[0])
+    if program.name != "iam":  # run another way (python -m, a test runner)
+        return "iam"
+    found = shutil.which("iam")
+    if found and Path(found).resolve() == program.resolve():
+        return "iam"
+    try:
+        relative = program.absolute().relative_to(Path.cwd())
+    except ValueError:
+        return str(program.absolute())
+    return str(relative) if relative.parent != Path(".") else f"./{relative}"
 
 
 def config_path() -> Path:
@@ -61,8 +96,13 @@ def _error_message(response: httpx.Response) -> str:
     if isinstance(body, dict):
         if body.get("errors"):
             first = body["errors"][0]
-            return f"{first.get('message', '')} ({first.get('code', '')}, HTTP " \
-                   f"{response.status_code})"
+            message = f"{first.get('message', '')} ({first.get('code', '')}, HTTP " \
+                      f"{response.status_code})"
+            for part in ("done", "not_done"):  # an operation that stopped part way
+                for entry in body.get(part) or []:
+                    shown = " ".join(f"{k}={v}" for k, v in entry.items() if v)
+                    message += f"\n{part.replace('_', ' ')}: {shown}"
+            return message
         if "error" in body:
             return f"{body.get('error_description', body['error'])} (HTTP {response.status_code})"
     return f"HTTP {response.status_code}"
@@ -98,14 +138,14 @@ class Api:
 
     def call(self, method: str, path: str, *, json_body: Any = None,
              params: dict[str, Any] | None = None,
-             headers: dict[str, str] | None = None) -> httpx.Response:
+             headers: dict[str, str] | None = None, timeout: float = 30) -> httpx.Response:
         all_headers = {"Authorization": f"Bearer {self._token()}", **(headers or {})}
         try:
             # No `params` at all when there are none: httpx replaces a query string already
             # in `path` (e.g. `?region=...`) with an empty `params` mapping.
             query = {k: v for k, v in (params or {}).items() if v is not None} or None
             response = httpx.request(method, f"{self.endpoint}{path}", json=json_body,
-                                     params=query, headers=all_headers, timeout=30)
+                                     params=query, headers=all_headers, timeout=timeout)
         except httpx.HTTPError as exc:
             fail(f"cannot reach {self.endpoint}: {exc}")
         if response.status_code >= 400:
@@ -130,13 +170,19 @@ class Api:
         response = self.call("POST", path, json_body=body)
         return response.json() if response.content else None
 
-    def put(self, path: str, body: Any = None, *, if_match: str | None = None) -> Any:
+    def put(self, path: str, body: Any = None, *, if_match: str | None = None,
+            params: dict[str, Any] | None = None) -> Any:
         headers = {"If-Match": if_match} if if_match else None
-        response = self.call("PUT", path, json_body=body, headers=headers)
+        response = self.call("PUT", path, json_body=body, headers=headers, params=params)
         return response.json() if response.content else None
 
-    def delete(self, path: str) -> Any:
-        response = self.call("DELETE", path)
+    def patch(self, path: str, body: Any = None, *, if_match: str | None = None) -> Any:
+        headers = {"If-Match": if_match} if if_match else None
+        response = self.call("PATCH", path, json_body=body, headers=headers)
+        return response.json() if response.content else None
+
+    def delete(self, path: str, *, params: dict[str, Any] | None = None) -> Any:
+        response = self.call("DELETE", path, params=params)
         return response.json() if response.content else None
 
 

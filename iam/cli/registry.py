@@ -15,7 +15,7 @@ from iam.cli.client import Format, OutputOpt, emit, fail
 from iam.errors import IamError
 
 if TYPE_CHECKING:  # imported lazily below: they pull in crypto and the database layer
-    from iam.config import Settings
+    from iam.config import Registry, Settings
     from iam.tokens import key_rotation
 
 DEFAULT_ACTIVATE_AFTER = 600
@@ -84,23 +84,57 @@ def rotate_keys(
                "new key activates; a running `iam serve` picks the key up by itself.")
 
 
+def _stored_registry(settings: Settings, service: str) -> Registry:
+    """The registry of that service as the database holds it (the list every server and
+    command reads: nothing to repeat in the environment)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from iam.registry import registries
+    from iam.store.db import make_engine, read_session
+
+    engine = make_engine(settings.db_url)
+    try:
+        with read_session(engine) as session:
+            try:
+                return registries.as_registry(registries.get_registry(session,
+                                                                      service=service))
+            except IamError:
+                known = ", ".join(r.service for r in registries.list_registries(session))
+                fail(f"unknown registry {service!r}; the registries are: {known or '(none)'} "
+                     "(add one with `iam registry-add`)")
+    except SQLAlchemyError as exc:
+        fail(f"cannot read the registries from the database ({type(exc).__name__}); "
+             "run `iam init` first")
+    finally:
+        engine.dispose()
+
+
 @app.command("registry-config")
 def registry_config(
     service: Annotated[str, typer.Option(help="The registry's service name (token aud)")],
     realm: Annotated[str | None, typer.Option(
         help="URL of this service's token endpoint, as the registry's clients reach it "
              "[default: IAM_PUBLIC_URL/token]")] = None,
-    out: Annotated[Path, typer.Option(help="Directory for the certificate bundle")] = Path("."),
+    out: Annotated[Path, typer.Option(help="Directory for the trust files")] = Path("."),
+    output: OutputOpt = Format.table,
 ) -> None:
-    """Write the certificate bundle and print the `auth.token` section of config.yml."""
+    """Write the certificate bundle and the JWKS, and print the `auth.token` section of the
+    registry's config.yml for its trust mode (bundle: rootcertbundle, distribution 2.8 and
+    3.x; jwks: jwks, distribution 3.x only). The registry is read from the database."""
     from iam.registry.trust_config import write_registry_config
 
     settings = _settings()
+    registry = _stored_registry(settings, service)
     try:
         config = write_registry_config(
-            settings, service=service, out_dir=out,
+            settings, registry=registry, out_dir=out,
             realm=realm or f"{settings.public_url.rstrip('/')}/token")
     except IamError as exc:
         fail(exc.message)
+    if output == Format.json:
+        emit({"service": registry.service, "trust": registry.trust,
+              "bundle": str(config.bundle), "jwks": str(config.jwks),
+              "auth_section": config.auth_section}, output)
+        return
     typer.echo(f"# wrote {config.bundle} and {config.jwks}", err=True)
     typer.echo(config.auth_section, nl=False)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from iam.identity import serviceids
 from iam.identity.apikeys import create_api_key
 from iam.names import MAX_NAME, clean_name
+from iam.store import rows
 from iam.store.journal import ChangeJournal
 from iam.store.models import Account, ServiceId, utcnow
 
@@ -56,3 +57,8 @@ def create_account(session: Session, *, journal: ChangeJournal, secret: bytes, n
 def system_account(session: Session) -> Account | None:
     return session.exec(select(Account).where(Account.is_system)).first()
 
+
+
+def list_accounts(session: Session, *, limit: int, start: str | None) -> rows.Paged[Account]:
+    """Every account (the system operator's view), in id order."""
+    return rows.page(session, select(Account), key=col(Account.id), limit=limit, start=start)

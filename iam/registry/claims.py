@@ -2,8 +2,10 @@
 
 Claims follow what distribution 2.8 accepts: `iss` (the registry's `issuer`), `sub` (the
 caller's `iam_id`, empty when anonymous), `aud` (a string: the registry's `service`), `exp`,
-`nbf`, `iat`, `jti` (from `secrets`) and `access`. The header carries both `kid` (libtrust
-key id) and `x5c` (the signing certificate), so 2.8 and 3.x registries can verify it.
+`nbf`, `iat`, `jti` (from `secrets`) and `access`. The header follows the registry's trust
+mode: `bundle` carries `kid` (libtrust key id) and `x5c` (the signing certificate, checked
+against `rootcertbundle` by 2.8 and 3.x); `jwks` carries only `kid`, the key's RFC 7638
+thumbprint, as the JWKS file of `iam registry-config` names it (3.x with `jwks`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from iam.tokens.signing import Keyring
 
@@ -42,9 +44,11 @@ def build_claims(*, issuer: str, subject: str, audience: str, access: list[dict[
 
 
 def issue(*, keyring: Keyring, issuer: str, subject: str, audience: str,
-          access: list[dict[str, Any]], ttl: int) -> RegistryToken:
-    """Sign a token with the active key; `kid` and `x5c` in the header."""
+          access: list[dict[str, Any]], ttl: int,
+          trust: Literal["bundle", "jwks"] = "bundle") -> RegistryToken:
+    """Sign a token with the active key, its header as the registry's `trust` wants. Every
+    registry token is signed here: the token endpoint's and the service's own."""
     issued = datetime.now(UTC).replace(microsecond=0)
     claims = build_claims(issuer=issuer, subject=subject, audience=audience, access=access,
                           now=int(issued.timestamp()), ttl=ttl, jti=secrets.token_urlsafe(18))
-    return RegistryToken(token=keyring.sign(claims, x5c=True), expires_in=ttl, issued_at=issued)
+    return RegistryToken(token=keyring.sign(claims, header=trust), expires_in=ttl, issued_at=issued)

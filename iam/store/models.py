@@ -12,7 +12,16 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.types import TypeDecorator
@@ -151,13 +160,17 @@ class Namespace(SQLModel, table=True):
     __tablename__ = "namespaces"
     __table_args__ = (UniqueConstraint("region", "name", name="uq_namespaces_region_name"),
                       Index("uq_namespaces_name_key", "region", "name_key", unique=True))
-    PUBLIC: ClassVar[tuple[str, ...]] = ("id", "account_id", "region", "name", "created_at")
+    PUBLIC: ClassVar[tuple[str, ...]] = ("id", "account_id", "region", "name", "state",
+                                         "created_at")
 
     id: str = Field(primary_key=True, max_length=64)
     account_id: str = Field(foreign_key="accounts.id", index=True, max_length=64)
     region: str = Field(default="", max_length=64)
     name: str = Field(max_length=30)
     name_key: str = _name_key()
+    #: `active`, or `deleting` while its images are removed (push is withheld; migration 0005)
+    state: str = Field(default="active", max_length=16,
+                       sa_column_kwargs={"server_default": "active"})
     created_at: datetime = _ts(nullable=False)
 
 
@@ -175,6 +188,63 @@ class NamespaceName(SQLModel, table=True):
     name: str = Field(max_length=30)
     account_id: str = Field(foreign_key="accounts.id", index=True, max_length=64)
     deleted_at: datetime | None = _ts(nullable=True)
+
+
+class RegistryRow(SQLModel, table=True):
+    """A registry we issue tokens for (`iam.registry.registries`): its `service` is the
+    token audience. A removed one keeps its row (`removed_at`), so that seeding from the
+    settings never brings back what an operator removed."""
+
+    __tablename__ = "registries"
+    PUBLIC: ClassVar[tuple[str, ...]] = (
+        "service", "region", "url", "ca_file", "tls_verify", "delete_enabled", "trust",
+        "created_at", "modified_at", "removed_at", "entity_tag")
+
+    service: str = Field(primary_key=True, max_length=256)
+    region: str = Field(default="", max_length=64)
+    url: str = Field(default="", max_length=2048)
+    ca_file: str | None = Field(default=None, max_length=4096)
+    tls_verify: bool = True
+    delete_enabled: bool = True
+    trust: str = Field(default="bundle", max_length=16)
+    created_at: datetime = _ts(nullable=False)
+    modified_at: datetime = _ts(nullable=False)
+    removed_at: datetime | None = _ts(nullable=True)
+    entity_tag: str = Field(max_length=32)
+
+
+class NamespaceRemoval(SQLModel, table=True):
+    """A namespace being deleted: its images are removed from every registry of its region,
+    then its name is released (`iam.access.namespace_removals`). Keyed like its name in
+    `namespace_names`; also made for a reservation the operator releases (no namespace).
+
+    Not watched by the authorization generation's triggers: its lease is renewed while a
+    removal runs, and that must not empty every replica's token caches. The namespace's own
+    `state` is what authorization reads."""
+
+    __tablename__ = "namespace_removals"
+    PUBLIC: ClassVar[tuple[str, ...]] = (
+        "region", "name", "account_id", "namespace_id", "started_by", "started_at",
+        "release_after", "attempts", "last_error")
+
+    region: str = Field(primary_key=True, max_length=64)
+    name_key: str = Field(primary_key=True, max_length=NAME_KEY_LENGTH)
+    name: str = Field(max_length=30)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=64)
+    #: the namespace being deleted; None when a reservation is being released
+    namespace_id: str | None = Field(default=None, max_length=64)
+    started_by: str = Field(max_length=80)
+    started_at: datetime = _ts(nullable=False)
+    #: no registry token minted before `started_at` can push after this (TTL + leeway)
+    release_after: datetime = _ts(nullable=False)
+    #: the last time every registry of the region was found empty (None: not yet)
+    confirmed_at: datetime | None = _ts(nullable=True)
+    #: who runs it now (a process's id) and until when; free when `lease_until` has passed
+    lease_holder: str = Field(default="", max_length=64)
+    lease_until: datetime | None = _ts(nullable=True)
+    next_attempt_at: datetime = _ts(nullable=False, index=True)
+    attempts: int = 0
+    last_error: str = Field(default="", max_length=1024)
 
 
 class AccessGroup(SQLModel, table=True):
@@ -231,6 +301,78 @@ class Policy(SQLModel, table=True):
     entity_tag: str = Field(max_length=32)
 
 
+class Issuer(SQLModel, table=True):
+    """An OIDC issuer an account trusts for workload tokens (migration 0006): its `iss`
+    (`url`), the audiences it accepts, its keys (OIDC discovery, or a static JWKS), the
+    algorithms allowed and the oldest token accepted."""
+
+    __tablename__ = "issuers"
+    __table_args__ = (UniqueConstraint("account_id", "url", name="uq_issuers_account_url"),)
+    PUBLIC: ClassVar[tuple[str, ...]] = (
+        "id", "account_id", "url", "audiences", "algorithms", "static_jwks", "allow_http",
+        "max_token_age", "description", "created_at", "modified_at", "entity_tag")
+
+    id: str = Field(primary_key=True, max_length=64)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=64)
+    url: str = Field(max_length=1024, index=True)
+    audiences: str = Field(max_length=4096)  # JSON list of strings
+    algorithms: str = Field(max_length=64)  # comma-separated: RS256,ES256
+    jwks: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    static_jwks: bool = False
+    allow_http: bool = False
+    max_token_age: int = 3600
+    description: str = Field(default="", max_length=1024)
+    created_at: datetime = _ts(nullable=False)
+    modified_at: datetime = _ts(nullable=False)
+    entity_tag: str = Field(max_length=32)
+
+
+class TrustedProfile(SQLModel, table=True):
+    """A federated identity: holds policies like a service ID, has no key; who may become
+    it is said by its claim rules."""
+
+    __tablename__ = "trusted_profiles"
+    __table_args__ = (Index("uq_trusted_profiles_name_key", "account_id", "name_key",
+                            unique=True),)
+    PUBLIC: ClassVar[tuple[str, ...]] = (
+        "id", "iam_id", "account_id", "name", "description", "created_at", "modified_at",
+        "entity_tag")
+
+    id: str = Field(primary_key=True, max_length=64)
+    iam_id: str = Field(max_length=80, unique=True)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=64)
+    name: str = Field(max_length=256)
+    name_key: str = _name_key()
+    description: str = Field(default="", max_length=1024)
+    created_at: datetime = _ts(nullable=False)
+    modified_at: datetime = _ts(nullable=False)
+    entity_tag: str = Field(max_length=32)
+
+
+class ClaimRule(SQLModel, table=True):
+    """Who may become a trusted profile: a token of `issuer_url` whose claims meet every
+    condition (`conditions`, a JSON list of {claim, operator, value})."""
+
+    __tablename__ = "claim_rules"
+    PUBLIC: ClassVar[tuple[str, ...]] = (
+        "id", "profile_id", "account_id", "name", "type", "issuer_url", "expiration",
+        "conditions", "created_at", "modified_at", "entity_tag")
+
+    id: str = Field(primary_key=True, max_length=64)
+    profile_id: str = Field(sa_column=Column(
+        String(64), ForeignKey("trusted_profiles.id", ondelete="CASCADE"), nullable=False,
+        index=True))
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=64)
+    name: str = Field(max_length=256)
+    type: str = Field(max_length=32)
+    issuer_url: str = Field(max_length=1024, index=True)
+    expiration: int
+    conditions: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _ts(nullable=False)
+    modified_at: datetime = _ts(nullable=False)
+    entity_tag: str = Field(max_length=32)
+
+
 class AuditEvent(SQLModel, table=True):
     """Append-only trail of authentications, tokens, admin changes and decisions."""
 
@@ -251,9 +393,32 @@ class AuditEvent(SQLModel, table=True):
 
 class AuthzGeneration(SQLModel, table=True):
     """One row: bumped by database triggers on every change to keys, identities, groups,
-    namespaces or policies (migration 0002); what the token path's caches are valid for."""
+    namespaces or policies (migration 0002), issuers, trusted profiles and claim rules
+    (0006); what the token path's caches are valid for."""
 
     __tablename__ = "authz_generation"
 
     id: int = Field(primary_key=True)
     value: int = Field(sa_type=BigInteger)
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A signed-in browser of the web console (`iam.identity.console_sessions`). The cookie
+    carries a random token; only its HMAC digest is kept, so a copy of the database signs
+    nobody in. The identity and credential it was opened with are re-checked on every
+    request (a deleted or disabled key, a changed password ends it); signing out deletes
+    the row."""
+
+    __tablename__ = "console_sessions"
+    PUBLIC: ClassVar[tuple[str, ...]] = (
+        "id", "account_id", "iam_id", "apikey_id", "created_at", "last_seen_at", "expires_at")
+
+    id: str = Field(primary_key=True, max_length=64)
+    token_hash: str = Field(max_length=64, unique=True)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=64)
+    iam_id: str = Field(max_length=80, index=True)
+    apikey_id: str | None = Field(default=None, max_length=64)
+    credential: str = Field(default="", max_length=64)  # password fingerprint (users)
+    created_at: datetime = _ts(nullable=False)
+    last_seen_at: datetime = _ts(nullable=False)
+    expires_at: datetime = _ts(nullable=False)

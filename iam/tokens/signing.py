@@ -34,6 +34,11 @@ from iam.store.files import check_private_file, write_private_file
 log = logging.getLogger("iam.signing")
 
 ALGORITHMS = ("ES256", "RS256")
+#: What a token's header says of its key, by who checks it: `admin` (our own tokens: the
+#: libtrust kid), and the registry trust modes (`iam.registry.trust_config`): `bundle` (the
+#: libtrust kid and the x5c certificate, checked against rootcertbundle; distribution 2.8 and
+#: 3.x) and `jwks` (the RFC 7638 thumbprint as kid, no x5c; distribution 3.x with jwks).
+HEADER_MODES = ("admin", "bundle", "jwks")
 RELOAD_INTERVAL_S = 1.0  # a stat() of the key directory; rotation is seen within 1 s
 
 
@@ -44,6 +49,16 @@ def libtrust_kid(public_key: PublicKeyTypes) -> str:
     )
     encoded = base64.b32encode(hashlib.sha256(der).digest()[:30]).decode().rstrip("=")
     return ":".join(encoded[i : i + 4] for i in range(0, 48, 4))
+
+
+def jwk_thumbprint(jwk: dict[str, Any]) -> str:
+    """RFC 7638: SHA-256 of the JWK's required members, sorted, without white space,
+    base64url without padding."""
+    required = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n")}[jwk["kty"]]
+    canonical = json.dumps({k: jwk[k] for k in required}, separators=(",", ":"),
+                           sort_keys=True)
+    digest = hashlib.sha256(canonical.encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
 def _write_public_file(path: Path, data: bytes) -> None:
@@ -84,11 +99,31 @@ class SigningKey:
     def certificate_pem(self) -> str:
         return self.certificate.public_bytes(serialization.Encoding.PEM).decode()
 
-    def jwk(self) -> dict[str, Any]:
+    def _public_jwk(self) -> dict[str, Any]:
         jwk: dict[str, Any] = json.loads(jwt.algorithms.get_default_algorithms()[self.alg]
                                          .to_jwk(self.public_key))
-        jwk.update({"kid": self.kid, "alg": self.alg, "use": "sig", "x5c": [self.x5c]})
         return jwk
+
+    @cached_property
+    def thumbprint(self) -> str:
+        """The RFC 7638 JWK thumbprint: the `kid` of `jwks`-mode registry tokens."""
+        return jwk_thumbprint(self._public_jwk())
+
+    def jwk(self) -> dict[str, Any]:
+        """The public key as published at /.well-known/jwks.json: libtrust kid and x5c."""
+        return {**self._public_jwk(), "kid": self.kid, "alg": self.alg, "use": "sig",
+                "x5c": [self.x5c]}
+
+    def thumbprint_jwk(self) -> dict[str, Any]:
+        """The public key as a `jwks`-mode registry reads it: kid = thumbprint, no x5c."""
+        return {**self._public_jwk(), "kid": self.thumbprint, "alg": self.alg, "use": "sig"}
+
+    @cached_property
+    def headers(self) -> dict[str, dict[str, Any]]:
+        """The JWT header fields of each of HEADER_MODES, built once per key (every registry
+        token carries one of them)."""
+        return {"admin": {"kid": self.kid}, "bundle": {"kid": self.kid, "x5c": [self.x5c]},
+                "jwks": {"kid": self.thumbprint}}
 
 
 def _new_private_key(alg: str) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
@@ -227,12 +262,11 @@ class Keyring:
         self._reload()
         return self._by_kid.get(kid)
 
-    def sign(self, claims: dict[str, Any], *, x5c: bool = False) -> str:
+    def sign(self, claims: dict[str, Any], *, header: str = "admin") -> str:
+        """Sign with the active key; `header`: one of HEADER_MODES (a registry's trust)."""
         key = self.active()
-        headers: dict[str, Any] = {"kid": key.kid}
-        if x5c:
-            headers["x5c"] = [key.x5c]
-        return jwt.encode(claims, key.private_key, algorithm=key.alg, headers=headers)  # type: ignore[arg-type]
+        return jwt.encode(claims, key.private_key, algorithm=key.alg,  # type: ignore[arg-type]
+                          headers=key.headers[header])
 
     def verify(self, token: str, *, audience: str, issuer: str) -> dict[str, Any]:
         """Strict verification: known kid, its pinned algorithm, iss, aud, exp, nbf."""

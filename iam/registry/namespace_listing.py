@@ -1,0 +1,108 @@
+"""namespace-list: the caller's namespaces, each with its state and, read from the
+registries of its region through the content code's image listing (as the caller), how many
+repositories and images it holds and their size.
+
+A count needs `container-registry.image.list` (and pull) where it counts, like image-list;
+a registry that cannot be reached, or a namespace the caller may not list, shows unknown
+counts with a note, never an error for the whole list. Size is, for each distinct image
+(manifest digest) of the namespace, its config and layers as its manifest declares them
+(per platform for an index); layers that images share are counted in each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from iam.access import authz, namespace_removals, namespaces
+from iam.errors import Forbidden, IamError, NotFound
+from iam.identity.authn import Principal
+from iam.registry.content import listing
+from iam.registry.content.service import RegistryContent
+from iam.store.models import Namespace
+
+PAGE = 1000
+#: pages read per namespace at most (a million tags): beyond, the counts say so
+MAX_PAGES = 1000
+
+
+@dataclass(frozen=True)
+class Counts:
+    repositories: int | None = None
+    images: int | None = None
+    size: int | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class ListedNamespace:
+    namespace: Namespace
+    counts: Counts
+    #: while deleting: when its name may be released, and the last attempt's error
+    release_after: datetime | None = None
+    last_error: str | None = None
+
+
+def count(content: RegistryContent, principal: Principal, *, region: str,
+          namespace: str) -> Counts:
+    """What the registries of `region` hold of `namespace`, as the caller may list it."""
+    repositories: set[str] = set()
+    sizes: dict[str, int] = {}
+    notes: list[str] = []
+    start: str | None = None
+    try:
+        for _ in range(MAX_PAGES):
+            page = listing.list_images(content, principal, namespace=namespace, region=region,
+                                       include_untagged=False, limit=PAGE, pagestart=start)
+            for image in page.images:
+                repositories.add(f"{image.registry}/{image.repository}")
+                if image.digest is not None:
+                    sizes[image.digest] = image.size or 0
+            notes = page.notes
+            start = page.next_pagestart
+            if start is None:
+                break
+        else:
+            notes.append(f"more than {MAX_PAGES * PAGE} tags: counted the first ones only")
+    except NotFound:  # no registry serves the region: nothing can be held there
+        return Counts(0, 0, 0, f"no registry in region {region or '(default)'}")
+    except Forbidden as exc:
+        return Counts(note=f"not counted: {exc.message}")
+    except IamError as exc:  # a registry unreachable (503), slow (504), nonsense (502)
+        return Counts(note=f"unknown: {exc.message}")
+    return Counts(len(repositories), len(sizes), sum(sizes.values()),
+                  "; ".join(notes) or None)
+
+
+def list_namespaces(content: RegistryContent, principal: Principal, *, region: str | None,
+                    counts: bool) -> list[ListedNamespace]:
+    """The account's namespaces the caller holds any action on (of `region`, or all),
+    with their counts when asked."""
+    with content.read() as session:
+        rows = namespaces.list_namespaces(session, account_id=principal.account_id,
+                                          region=region)
+        rows = authz.visible_namespaces(session, content.roles, principal, rows)
+        removals = namespace_removals.of_account(session, account_id=principal.account_id)
+    listed = []
+    for row in rows:
+        found = count(content, principal, region=row.region,
+                      namespace=row.name) if counts else Counts()
+        removal = removals.get((row.region, row.name_key))
+        listed.append(ListedNamespace(
+            row, found, removal.release_after if removal else None,
+            (removal.last_error or None) if removal else None))
+    return listed
+
+
+def show_namespace(content: RegistryContent, principal: Principal, *, region: str,
+                   name: str, counts: bool) -> ListedNamespace:
+    """One namespace of the caller's account, as `list_namespaces` shows it; NotFound when
+    the account does not hold it or the caller holds nothing on it."""
+    for found in list_namespaces(content, principal, region=region, counts=False):
+        if found.namespace.name == name:
+            if not counts:
+                return found
+            return ListedNamespace(found.namespace,
+                                   count(content, principal, region=region, namespace=name),
+                                   found.release_after, found.last_error)
+    raise NotFound(f"namespace {name} not found", target="namespace")

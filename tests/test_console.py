@@ -1,0 +1,366 @@
+"""The web console without a browser: sessions, cookies, CSRF, CSP, the sign-in limits, the
+secrets it shows once, and that it acts with the signed-in identity's own rights through the
+API's route functions (a Reader's forged form is refused). Both backends."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from iam import bootstrap
+from iam.config import Registry, Settings
+from iam.console.app import create_app
+from iam.errors import Unauthenticated
+from iam.identity import console_sessions
+from iam.identity.apikey_format import digest
+from iam.identity.authn import Principal, principal_of_digest
+from iam.runtime import Runtime
+from tests.conftest import BACKENDS, Owner, bearer, fresh_settings, initialize
+from tests.console_client import alerts, field_errors, sign_in, signin_form
+from tests.test_layout import api_routes
+
+BASE = "http://127.0.0.1:8080"
+PASSWORD = "correct horse battery staple"
+PLANTED = "planted-by-an-attacker"
+
+
+class World:
+    """One service per backend for the module: the owner, team-a, a Reader robot and a
+    user; every test signs in its own browser (TestClient with its own cookies)."""
+
+    def __init__(self, settings: Settings, owner: Owner, app_client: TestClient) -> None:
+        self.settings, self.owner, self.api = settings, owner, app_client
+        self.admin = bearer(app_client, owner.apikey)
+        self.api.put("/v1/namespaces/team-a", params={"region": "us-south"},
+                     headers=self.admin).raise_for_status()
+        reader = self.api.post("/v1/serviceids", json={"name": "reader-bot"},
+                               headers=self.admin).json()
+        self.reader_iam_id = reader["iam_id"]
+        self.api.post("/v1/policies", headers=self.admin, json={
+            "subject": {"iam_id": reader["iam_id"]}, "roles": ["Reader"],
+            "resource": {"service": "container-registry", "region": "us-south",
+                         "resource_type": "namespace", "resource": "team-a"}},
+        ).raise_for_status()
+        self.reader_key = self.api.post("/v1/apikeys", headers=self.admin, json={
+            "name": "r", "iam_id": reader["iam_id"]}).json()["apikey"]
+        self.api.post("/v1/users", json={"name": "alice", "password": PASSWORD},
+                      headers=self.admin).raise_for_status()
+
+    def browser(self) -> TestClient:
+        return TestClient(self.api.app, base_url=BASE)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(request: pytest.FixtureRequest,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    settings = fresh_settings(str(request.param), request,
+                              tmp_path_factory.mktemp("console") / "data")
+    settings = settings.model_copy(update={"registries": [Registry(
+        service="registry.us", region="us-south", url="http://127.0.0.1:5000")],
+        "auth_max_failures": 3})
+    owner = initialize(settings)
+    with TestClient(create_app(settings), base_url=BASE) as client:
+        yield World(settings, owner, client)
+
+
+def owner_browser(world: World) -> tuple[TestClient, str]:
+    browser = world.browser()
+    return browser, sign_in(browser, apikey=world.owner.apikey)
+
+
+# -- the session cookie -------------------------------------------------------------------
+
+def test_signin_sets_an_httponly_strict_cookie_scoped_to_the_console(world: World) -> None:
+    browser = world.browser()
+    r = browser.post("/console/signin", follow_redirects=False, data={
+        "signin_token": signin_form(browser), "apikey": world.owner.apikey})
+    assert r.status_code == 303 and r.headers["location"] == "/console"
+    cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith("iam_console="))
+    flags = {part.strip().lower() for part in cookie.split(";")[1:]}
+    assert {"httponly", "samesite=strict", "path=/console"} <= flags
+    assert "secure" not in flags  # plain http: a Secure cookie would never come back
+    assert world.owner.apikey not in r.headers["location"] and "max-age" not in cookie.lower()
+
+
+def test_signin_over_tls_marks_the_cookie_secure(world: World) -> None:
+    browser = TestClient(world.api.app, base_url="https://127.0.0.1:8443")
+    r = browser.post("/console/signin", follow_redirects=False, data={
+        "signin_token": signin_form(browser), "apikey": world.owner.apikey})
+    assert r.status_code == 303
+    cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith("iam_console="))
+    assert "secure" in cookie.lower()
+
+
+def test_signin_gives_a_new_session_id_whatever_cookie_came_along(world: World) -> None:
+    """Session fixation: a cookie planted before sign-in is neither kept nor valid."""
+    browser = world.browser()
+    browser.cookies.set("iam_console", PLANTED, domain="127.0.0.1", path="/console")
+    sign_in(browser, apikey=world.owner.apikey)
+    assert browser.cookies.get("iam_console", domain="127.0.0.1") not in (None, PLANTED)
+    attacker = world.browser()
+    attacker.cookies.set("iam_console", PLANTED, domain="127.0.0.1", path="/console")
+    r = attacker.get("/console/serviceids", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/console/signin")
+
+
+def test_signout_revokes_the_session_on_the_server(world: World) -> None:
+    browser, csrf = owner_browser(world)
+    stolen = browser.cookies.get("iam_console")
+    r = browser.post("/console/signout", data={"csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/console/signin?signed_out=1"
+    replay = world.browser()
+    replay.cookies.set("iam_console", str(stolen), domain="127.0.0.1", path="/console")
+    r = replay.get("/console/serviceids", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/console/signin?ended=1"
+
+
+@pytest.mark.parametrize(("idle", "after", "alive"), [
+    (900, 899, True), (900, 900, False),  # the idle timeout
+    (10**6, 3599, True), (10**6, 3600, False),  # the absolute lifetime (3600 s here)
+])
+def test_session_ends_after_the_idle_timeout_and_at_its_lifetime(
+        world: World, idle: int, after: int, alive: bool) -> None:
+    runtime = Runtime.start(world.settings)
+    try:
+        principal = _owner_principal(runtime, world)
+        with runtime.write() as session:
+            opened = console_sessions.open_session(session, secret=runtime.secret,
+                                                   principal=principal, lifetime=3600,
+                                                   idle=idle)
+        later = opened.row.last_seen_at + timedelta(seconds=after)
+        with runtime.read() as session:
+            if alive:
+                live = console_sessions.current_session(
+                    session, secret=runtime.secret, token=opened.token, idle=idle, now=later)
+                assert live.principal.iam_id == world.owner.iam_id
+            else:
+                with pytest.raises(Unauthenticated) as ended:
+                    console_sessions.current_session(
+                        session, secret=runtime.secret, token=opened.token, idle=idle,
+                        now=later)
+                assert ended.value.reason == "session_ended"
+    finally:
+        runtime.close()
+
+
+def _owner_principal(runtime: Runtime, world: World) -> Principal:
+    with runtime.read() as session:
+        return principal_of_digest(session, digest(world.owner.apikey, runtime.secret))
+
+
+def test_a_disabled_key_ends_the_sessions_opened_with_it(world: World) -> None:
+    key = world.api.post("/v1/apikeys", headers=world.admin,
+                         json={"name": "short-lived", "iam_id": world.reader_iam_id}).json()
+    browser = world.browser()
+    sign_in(browser, apikey=key["apikey"])
+    world.api.post(f"/v1/apikeys/{key['id']}/disable", headers=world.admin).raise_for_status()
+    r = browser.get("/console/namespaces", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/console/signin?ended=1"
+
+
+# -- sign-in ------------------------------------------------------------------------------
+
+def test_signin_with_a_password_acts_as_the_user(world: World) -> None:
+    browser = world.browser()
+    sign_in(browser, username="alice", password=PASSWORD)
+    home = browser.get("/console")
+    assert "Signed in as <strong>alice</strong>" in home.text and "a password" in home.text
+
+
+def _mistyped(key: str) -> str:
+    return key[:-1] + ("y" if key[-1] != "y" else "z")
+
+
+def test_signin_with_bad_credentials_says_the_same_for_every_cause(world: World) -> None:
+    answers = set()
+    for credentials in ({"apikey": "riam_nonsense"}, {"apikey": _mistyped(world.owner.apikey)},
+                        {"username": "alice", "password": "wrong password!"},
+                        {"username": "nobody", "password": PASSWORD}):
+        browser = world.browser()
+        r = browser.post("/console/signin", data={"signin_token": signin_form(browser),
+                                                  **credentials})
+        assert r.status_code == 401, (credentials, r.url, r.text[:600])
+        answers.add(alerts(r.text))
+        assert "iam_console=" not in r.headers.get("set-cookie", "")
+    assert answers == {"The API key, or the user name and password, are not valid."}
+
+
+def test_signin_form_is_limited_like_the_token_endpoint(world: World) -> None:
+    """`IAM_AUTH_MAX_FAILURES` (3 here) wrong passwords for a name from one address; then
+    429 with Retry-After, even for the right password."""
+    world.api.post("/v1/users", json={"name": "bob", "password": PASSWORD},
+                   headers=world.admin).raise_for_status()
+    browser = world.browser()
+    for _ in range(3):
+        r = browser.post("/console/signin", data={"signin_token": signin_form(browser),
+                                                  "username": "bob", "password": "guess guess"})
+        assert r.status_code == 401
+    r = browser.post("/console/signin", data={"signin_token": signin_form(browser),
+                                              "username": "bob", "password": PASSWORD})
+    assert r.status_code == 429
+    assert int(r.headers["retry-after"]) > 0
+    assert "Too many failed sign-ins" in alerts(r.text)
+
+
+def test_signin_without_its_form_token_is_refused(world: World) -> None:
+    """No login CSRF: a sign-in posted by another site's page (no pre-session cookie) fails."""
+    r = world.browser().post("/console/signin", data={"apikey": world.owner.apikey},
+                             follow_redirects=False)
+    assert r.status_code == 403
+    assert "iam_console=" not in r.headers.get("set-cookie", "")
+
+
+# -- CSRF and the page policy -------------------------------------------------------------
+
+def test_a_change_posted_without_the_csrf_token_is_refused_and_changes_nothing(
+        world: World) -> None:
+    browser, csrf = owner_browser(world)
+    for data in ({"name": "forged-robot"}, {"name": "forged-robot", "csrf_token": "0" * 64}):
+        r = browser.post("/console/serviceids", data=data)
+        assert r.status_code == 403
+        assert "anti-forgery token" in r.text
+    r = browser.post("/console/serviceids", data={"name": "forged-robot", "csrf_token": csrf},
+                     headers={"Origin": "https://evil.example"})
+    assert r.status_code == 403
+    found = world.api.get("/v1/serviceids", params={"name": "forged-robot"},
+                          headers=world.admin).json()
+    assert found["count"] == 0
+
+
+def test_console_pages_carry_a_csp_without_inline_script_or_other_origins(world: World) -> None:
+    browser, _ = owner_browser(world)
+    for path in ("/console", "/console/signin", "/console/serviceids", "/console/audit"):
+        r = browser.get(path)
+        assert r.status_code == 200
+        csp = r.headers["content-security-policy"]
+        directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
+        assert directives["script-src"] == "'self'" and directives["default-src"] == "'none'"
+        assert directives["frame-ancestors"] == "'none'"
+        assert "unsafe-inline" not in csp and "http" not in csp
+        assert r.headers["x-frame-options"] == "DENY"
+        assert r.headers["cache-control"] == "no-store"
+        assert "<script>" not in r.text and " on" + "click=" not in r.text
+
+
+# -- acting with one's own rights ---------------------------------------------------------
+
+def test_a_reader_sees_no_remove_or_create_buttons(world: World) -> None:
+    browser = world.browser()
+    sign_in(browser, apikey=world.reader_key)
+    page = browser.get("/console/namespaces")
+    assert page.status_code == 200 and "team-a" in page.text
+    assert "Remove…" not in page.text and "Add a namespace" not in page.text
+    assert browser.get("/console/serviceids").status_code == 403
+
+
+def test_a_readers_forged_remove_is_refused_by_the_server(world: World) -> None:
+    browser = world.browser()
+    csrf = sign_in(browser, apikey=world.reader_key)
+    r = browser.post("/console/namespaces/team-a/remove",
+                     data={"csrf_token": csrf, "region": "us-south", "confirm": "team-a"})
+    assert r.status_code == 403
+    assert "missing action container-registry.namespace.delete" in alerts(r.text)
+    names = [n["name"] for n in world.api.get("/v1/namespaces", headers=world.admin).json()["data"]]
+    assert "team-a" in names
+
+
+def test_a_change_made_in_the_console_is_audited_under_the_apis_action(world: World) -> None:
+    browser, csrf = owner_browser(world)
+    r = browser.post("/console/serviceids", data={"name": "audited-robot", "csrf_token": csrf})
+    assert r.status_code == 200 and "audited-robot" in r.text
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        events = world.api.get("/v1/audit-events", headers=world.admin, params={
+            "action": "admin.create_service_id"}).json()["data"]
+        mine = [e for e in events if "audited-robot" in e["detail"]]
+        if mine:
+            break
+        time.sleep(0.1)
+    assert mine and mine[0]["target"] == "/console/serviceids"
+    assert mine[0]["actor"] == world.owner.iam_id and mine[0]["outcome"] == "success"
+
+
+def test_an_invalid_value_is_shown_beside_its_field(world: World) -> None:
+    browser, csrf = owner_browser(world)
+    r = browser.post("/console/namespaces", data={"csrf_token": csrf, "name": "x",
+                                                  "region": "us-south"})
+    assert r.status_code == 400
+    assert any("4 to 30 characters" in e for e in field_errors(r.text))
+    assert 'aria-invalid="true" aria-describedby="f-name-error"' in r.text
+
+
+# -- a new key, shown once ----------------------------------------------------------------
+
+def test_a_new_key_is_shown_once_with_the_docker_login_line(world: World) -> None:
+    browser, csrf = owner_browser(world)
+    r = browser.post("/console/serviceids", data={"name": "key-robot", "csrf_token": csrf})
+    robot_page = str(r.url).removeprefix(BASE)
+    r = browser.post(f"{robot_page}/keys", data={"key_name": "ci-key", "csrf_token": csrf},
+                     follow_redirects=False)
+    assert r.status_code == 200  # the answer to the form itself, never a redirect
+    value = r.text.split('<textarea id="new-key" rows="2" readonly>', 1)[1].split("<", 1)[0]
+    assert value.startswith("riam_") and len(value) == 54
+    assert "docker login 127.0.0.1:5000 -u iamapikey --password-stdin\n" in r.text
+    assert 'data-copy="new-key"' in r.text
+    again = browser.get(robot_page)
+    assert again.status_code == 200 and "ci-key" in again.text and value not in again.text
+    assert value not in browser.get("/console/audit").text
+
+
+def test_docs_and_redoc_load_only_local_assets(world: World) -> None:
+    for path, asset in (("/docs", "/docs/assets/swagger-ui-bundle.js"),
+                        ("/redoc", "/docs/assets/redoc.standalone.js")):
+        page = world.api.get(path)
+        assert page.status_code == 200 and asset in page.text
+        assert "cdn" not in page.text and "https://" not in page.text
+        csp = page.headers["content-security-policy"]
+        assert "script-src 'self';" in csp and "http" not in csp
+        assert world.api.get(asset).status_code == 200
+    assert world.api.get("/docs/assets/own/swagger-init.js").status_code == 200
+
+
+def test_bootstrap_of_the_world_is_one_account(world: World) -> None:
+    """The module's service is a plain `iam init` (the console adds no set-up step)."""
+    assert bootstrap.initialize(world.settings).new_account is None
+
+
+def test_every_console_form_refuses_a_post_without_the_csrf_token(world: World) -> None:
+    """Each POST route of the console (but sign-in, which has its own token) answers 403 to
+    a signed-in browser's post without the token: no change can skip the check."""
+    browser, _ = owner_browser(world)
+    posts = sorted({route.path for route in api_routes(world.api.app.routes)
+                    if "POST" in route.methods
+                    and route.path.startswith("/console") and route.path != "/console/signin"})
+    assert len(posts) > 20
+    for path in posts:
+        concrete = re.sub(r"\{[^}]+\}", "x-1", path)
+        r = browser.post(concrete, data={"name": "forged"}, follow_redirects=False)
+        assert r.status_code == 403, (path, r.status_code)
+        assert "anti-forgery token" in r.text, path
+    assert browser.get("/console").status_code == 200  # and the session still stands
+
+
+def test_the_operator_adds_a_registry_and_others_only_read_the_list(world: World) -> None:
+    browser, csrf = owner_browser(world)
+    r = browser.post("/console/operator/registries", data={
+        "csrf_token": csrf, "service": "registry.console", "region": "us-south",
+        "url": "http://127.0.0.1:5999", "tls_verify": "1", "trust": "jwks"})
+    assert r.status_code == 200 and "registry.console" in r.text
+    listed = world.api.get("/v1/registries/registry.console", headers=world.admin).json()
+    assert listed["trust"] == "jwks" and listed["delete_enabled"] is False
+    reader = world.browser()
+    reader_csrf = sign_in(reader, apikey=world.reader_key)
+    page = reader.get("/console/operator/registries")
+    assert page.status_code == 200 and "registry.console" in page.text
+    assert "Add a registry" not in page.text and "CA file" not in page.text
+    r = reader.post("/console/operator/registries/registry.console/delete",
+                    data={"csrf_token": reader_csrf})
+    assert r.status_code == 403 and "only the system operator" in alerts(r.text)
+    r = browser.post("/console/operator/registries/registry.console/delete",
+                     data={"csrf_token": csrf})
+    assert r.status_code == 200 and "registry.console" not in r.text
