@@ -36,15 +36,19 @@ serve: $(RUNTIME)
 # (tests/test_zz_faults.py, which stops PostgreSQL, last). Both always run; the target fails
 # if either fails.
 TEST_WORKERS ?= 2
+# Bytecode is cached even where the environment says not to (PYTHONDONTWRITEBYTECODE, set on
+# some machines and images): every `iam serve` and CLI process the tests start would compile
+# the package again, and pytest would rewrite every test module's asserts again per run.
+PYTEST := env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest
 test: $(DEV)
 	bash scripts/ensure-system.sh
 	$(BIN)/ruff check iam tests bench
 	$(BIN)/mypy iam
 	@parallel=0; serial=0; \
 	echo "== parallel run: $(TEST_WORKERS) workers, all tests not marked serial"; \
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not serial" || parallel=$$?; \
+	$(PYTEST) -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not serial" || parallel=$$?; \
 	echo "== serial run: the tests marked serial, alone"; \
-	$(BIN)/pytest -p no:xdist -m serial || serial=$$?; \
+	$(PYTEST) -p no:xdist -m serial || serial=$$?; \
 	test $$parallel -eq 0 && test $$serial -eq 0 || { \
 	echo "== make test failed: parallel run exit $$parallel, serial run exit $$serial"; exit 1; }
 

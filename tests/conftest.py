@@ -64,6 +64,29 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 _OWN_BASETEMP = pytest.StashKey[str]()
 
 
+PROCESS_MARKS = ("server", "registry", "slow")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist, the modules that start processes (a test marked `server`,
+    `registry` or `slow`) first, then the others by size, each module's tests together and
+    in their order: the workers take files from the front, so the longest come first and
+    the last files handed out are short ones, which keeps both workers busy to the end
+    (`make test` passes `--no-loadscope-reorder`, which keeps this order). The same order
+    on every worker, as xdist requires; a plain run keeps the file order."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+
+    def weight(tests: list[pytest.Item]) -> tuple[bool, int]:
+        starts = any(t.get_closest_marker(m) is not None for t in tests for m in PROCESS_MARKS)
+        return not starts, -len(tests)
+
+    items[:] = [t for tests in sorted(modules.values(), key=weight) for t in tests]
+
+
 @pytest.fixture(autouse=True)
 def _unfreeze_gc() -> Iterator[None]:
     """The app's lifespan freezes every object alive (`gc.freeze`, a serving optimisation);

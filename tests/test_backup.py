@@ -118,6 +118,8 @@ def backend(request: pytest.FixtureRequest) -> Iterator[str]:
     yield str(request.param)
 
 
+@pytest.mark.server
+@pytest.mark.registry
 def test_restore_after_a_wipe_brings_back_keys_registry_trust_and_audit(
         backend: str, tmp_path: Path) -> None:
     names = [f"iam_backup_{uuid.uuid4().hex[:8]}" for _ in range(2)] \

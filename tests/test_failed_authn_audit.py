@@ -29,6 +29,8 @@ from tests.attempts_env import (
 )
 from tests.server import Server, make_server
 
+pytestmark = pytest.mark.server
+
 PASSWORD = "bob's own long passphrase"
 # kind -> (endpoint, reason); `named` kinds name a team-a identity
 KINDS = {

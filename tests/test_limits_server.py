@@ -24,6 +24,8 @@ from tests.attempts_env import (
 )
 from tests.server import Server, make_server
 
+pytestmark = pytest.mark.server
+
 PASSWORD = "a long and correct passphrase 7"
 
 

@@ -188,6 +188,7 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
     admin.dispose()
 
 
+@pytest.mark.server
 def test_concurrent_creates_of_look_alike_names_let_exactly_one_succeed(
         tmp_path: Path, database_url: str) -> None:
     """Against the running server (2 workers): the unique index decides, not a Python check."""
@@ -223,6 +224,7 @@ def test_concurrent_creates_of_look_alike_names_let_exactly_one_succeed(
         server.stop()
 
 
+@pytest.mark.server
 def test_cli_resolves_a_variant_of_a_name_to_the_identity(tmp_path: Path) -> None:
     """`iam service-policy-create CI-Robot` finds `ci-robot`, as the server compares names."""
     server = make_server(tmp_path)

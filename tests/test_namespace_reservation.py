@@ -170,6 +170,7 @@ def _login(server: Server, keyfile: Path) -> None:
     server.cli("login", "--apikey", f"@{keyfile}", "--endpoint", server.url)
 
 
+@pytest.mark.server
 def test_deleted_namespace_name_is_not_inherited_by_another_account(server: Server) -> None:
     operator_key = server.root / "owner.key"
     _login(server, operator_key)

@@ -100,6 +100,9 @@ def _serve(server: socketserver.BaseServer) -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
 
 
+pytestmark = pytest.mark.registry  # starts (and stops) a real docker-registry
+
+
 @pytest.fixture(scope="module")
 def registries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Registry]]:
     root = tmp_path_factory.mktemp("faults")

@@ -184,6 +184,7 @@ def _redis_dump(redis_url: str) -> str:
     return "\n".join(parts)
 
 
+@pytest.mark.server
 def test_secrets_absent_from_postgresql_logs_and_redis(
         pg_server: tuple[Server, str, str]) -> None:
     srv, database, redis_url = pg_server

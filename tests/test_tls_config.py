@@ -67,6 +67,7 @@ def test_a_certificate_without_its_key_is_refused(ca: Authority) -> None:
     assert "go together" in _refusal(ca.issue("alone").cert, None)
 
 
+@pytest.mark.server
 def test_serve_with_a_mismatched_pair_exits_before_listening(ca: Authority,
                                                              tmp_path: Path) -> None:
     """Checked first: before the database is opened (this one was never initialised)."""
