@@ -45,7 +45,9 @@ class Registry(BaseModel):
     trust: Literal["bundle", "jwks"] = "bundle"
 
 
-def _config_file() -> Path | None:
+def config_file() -> Path | None:
+    """The TOML file settings are read from: `IAM_CONFIG_FILE`, else `config.toml` in the
+    data directory if there is one."""
     explicit = os.environ.get("IAM_CONFIG_FILE")
     if explicit:
         return Path(explicit)
@@ -86,6 +88,14 @@ class Settings(BaseSettings):
     audit_retention_days: int = Field(default=90, ge=1, le=3650)
     auth_max_failures: int = Field(default=10, ge=1, le=10_000)
     auth_failure_window: int = Field(default=60, ge=1, le=86_400)
+    # Workload-token issuers (iam.federation.issuer_keys): discovered keys are fetched again
+    # after `refresh` seconds, used at most `max_age` after the last good fetch while the
+    # issuer is unreachable; at most one fetch per issuer per `refetch_interval`; each
+    # fetch bounded by `fetch_timeout`.
+    issuer_keys_refresh: float = Field(default=300, ge=1, le=86_400)
+    issuer_keys_max_age: float = Field(default=86_400, ge=1, le=30 * 86_400)
+    issuer_refetch_interval: float = Field(default=30, ge=0.1, le=3600)
+    issuer_fetch_timeout: float = Field(default=5, ge=0.1, le=30)
     max_body_bytes: int = 64 * 1024
     # The web console's sessions (iam.console): signed out after this many seconds without a
     # request, and after the absolute lifetime whatever the activity.
@@ -107,6 +117,15 @@ class Settings(BaseSettings):
     namespace_removal_interval: float = Field(default=5.0, gt=0, le=300)
     log_level: str = "info"
     policies_dir: Path = Field(default_factory=roles_dir)
+    # `iam serve` over HTTPS (iam.tls checks the pair before serving); both or neither.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # Prometheus metrics (iam.metrics): off only to measure what they cost. `/metrics` is
+    # open to these networks (the TCP peer, or the client a trusted proxy names); anyone
+    # else needs the credential of a system-account identity holding MetricsReader.
+    metrics_enabled: bool = True
+    metrics_allow: str = "127.0.0.1/32,::1/128"
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     @classmethod
     def settings_customise_sources(
@@ -118,7 +137,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        path = _config_file()
+        path = config_file()
         if path is not None:
             if not path.is_file():
                 raise ValueError(f"IAM_CONFIG_FILE={path} does not exist")
@@ -165,10 +184,30 @@ class Settings(BaseSettings):
         parse_trusted_proxies(value)
         return value
 
+    @field_validator("metrics_allow")
+    @classmethod
+    def _metrics_allow_are_networks(cls, value: str) -> str:
+        parse_trusted_proxies(value, setting="IAM_METRICS_ALLOW")
+        return value
+
     @model_validator(mode="after")
     def _secret_long_enough(self) -> Settings:
         if self.hmac_secret is not None and len(self.hmac_secret.get_secret_value()) < 32:
             raise ValueError("IAM_HMAC_SECRET must be at least 32 characters")
+        return self
+
+    @model_validator(mode="after")
+    def _issuer_keys_outlive_their_refresh(self) -> Settings:
+        if self.issuer_keys_max_age < self.issuer_keys_refresh:
+            raise ValueError("IAM_ISSUER_KEYS_MAX_AGE must be at least IAM_ISSUER_KEYS_REFRESH "
+                             "(cached keys must outlive the time they are refreshed after)")
+        return self
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("IAM_TLS_CERT and IAM_TLS_KEY go together (--tls-cert and "
+                             "--tls-key): give both files or neither")
         return self
 
     @cached_property
@@ -181,6 +220,10 @@ class Settings(BaseSettings):
     @cached_property
     def trusted_networks(self) -> tuple[Network, ...]:
         return parse_trusted_proxies(self.trusted_proxies)
+
+    @cached_property
+    def metrics_networks(self) -> tuple[Network, ...]:
+        return parse_trusted_proxies(self.metrics_allow, setting="IAM_METRICS_ALLOW")
 
     @property
     def keys_dir(self) -> Path:

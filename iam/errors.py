@@ -20,6 +20,13 @@ class ConfigurationError(IamError):
     code = "bad_configuration"
 
 
+class BackupError(IamError):
+    """Raised when a backup cannot be written or restored: an unreadable, altered or wrongly
+    sealed archive, a target that is not empty, a database tool that failed."""
+
+    code = "backup_failed"
+
+
 class InvalidInput(IamError):
     """Raised when a request is well-formed but a value breaks a rule (name, role, scope...)."""
 
@@ -89,6 +96,13 @@ class Unauthenticated(IamError):
         self.iam_id = iam_id
         self.apikey_id = apikey_id
         self.key_prefix = key_prefix
+
+
+class WorkloadTokenRefused(Unauthenticated):
+    """Raised when a workload token (a CI job's or a pod's OIDC JWT) is refused for a reason
+    its holder may be told: it can read the token itself (expired, wrong audience, an
+    algorithm or key the issuer does not use). Which profiles or rules exist is never said:
+    every such refusal reads `no trusted profile accepts this token`."""
 
 
 class Forbidden(IamError):

@@ -16,14 +16,18 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
+from iam import __version__
 from iam.access import roles as role_data
 from iam.audit.activity import ActivityRecorder
 from iam.audit.trail import AuditTrail, Event
 from iam.config import Registry, Settings
+from iam.federation.exchange import Federation
+from iam.federation.issuer_keys import IssuerKeys
 from iam.identity import server_secret
 from iam.identity.accounts import system_account
 from iam.identity.attempts import Attempts
 from iam.identity.ratelimit import FailureLimiter
+from iam.metrics.instruments import Metrics
 from iam.registry import registries as registry_data
 from iam.registry.content.cache import DigestCache
 from iam.registry.content.connection import Connections
@@ -45,7 +49,7 @@ SYSTEM_ACCOUNT_RETRY_S = 10.0
 #: The services below, built from the parts on first use and built again when a part is
 #: replaced (a test swaps the limiter, say).
 SERVICES = ("attempts", "registry_tokens", "identity_tokens", "content",
-            "namespace_removals")
+            "namespace_removals", "federation")
 
 
 def _load_registries(engine: Engine) -> Sequence[Registry]:
@@ -67,6 +71,10 @@ class Runtime:
     roles: role_data.RoleCatalog
     #: the registries, read from the database and reloaded on every authorization change
     registries: RegistryDirectory
+    #: the keys of every workload-token issuer, fetched and cached per process
+    issuer_keys: IssuerKeys
+    #: the Prometheus instruments of this process (`iam.metrics`)
+    metrics: Metrics
     #: the system account's id, read once (every failed authentication is recorded there)
     _system_account: str | None = field(default=None, init=False, repr=False)
     _system_account_tried: float = field(default=float("-inf"), init=False, repr=False)
@@ -78,18 +86,25 @@ class Runtime:
         secret = server_secret.load(settings)
         keyring = Keyring(settings.keys_dir)
         engine = db.make_engine(settings.db_url)
-        activity = ActivityRecorder(engine, settings.activity_flush_seconds)
-        audit = AuditTrail(engine, retention_days=settings.audit_retention_days)
+        metrics = Metrics(enabled=settings.metrics_enabled)
+        activity = ActivityRecorder(engine, settings.activity_flush_seconds, metrics=metrics)
+        audit = AuditTrail(engine, retention_days=settings.audit_retention_days,
+                           metrics=metrics)
         limiter = FailureLimiter.from_url(settings.redis_url,
                                           max_failures=settings.auth_max_failures,
                                           window=settings.auth_failure_window)
         authcache = AuthCache(engine, max_entries=settings.authz_cache_entries,
-                              poll_seconds=settings.authz_poll_seconds)
+                              poll_seconds=settings.authz_poll_seconds, metrics=metrics)
         registries = RegistryDirectory.loading(partial(_load_registries, engine))
         authcache.on_change(registries.reload)
+        issuer_keys = IssuerKeys(refresh_after=settings.issuer_keys_refresh,
+                                 max_age=settings.issuer_keys_max_age,
+                                 refetch_interval=settings.issuer_refetch_interval,
+                                 timeout=settings.issuer_fetch_timeout)
         return cls(settings=settings, engine=engine, keyring=keyring, secret=secret,
                    activity=activity, audit=audit, limiter=limiter, authcache=authcache,
-                   roles=catalog, registries=registries)
+                   roles=catalog, registries=registries, issuer_keys=issuer_keys,
+                   metrics=metrics)
 
     def __setattr__(self, name: str, value: object) -> None:
         super().__setattr__(name, value)
@@ -102,18 +117,25 @@ class Runtime:
     @cached_property
     def attempts(self) -> Attempts:
         return Attempts(limiter=self.limiter, audit=self.audit, activity=self.activity,
-                        system_account_id=self.system_account_id)
+                        system_account_id=self.system_account_id,
+                        outcomes=self.metrics.tokens)
+
+    @cached_property
+    def federation(self) -> Federation:
+        return Federation(cache=self.authcache, keys=self.issuer_keys)
 
     @cached_property
     def registry_tokens(self) -> TokenService:
         return TokenService(settings=self.settings, keyring=self.keyring, secret=self.secret,
-                            cache=self.authcache, read=self.read, attempts=self.attempts,
-                            roles=self.roles, registries=self.registries)
+                            cache=self.authcache, read=self.read, federation=self.federation,
+                            attempts=self.attempts, roles=self.roles,
+                            registries=self.registries)
 
     @cached_property
     def identity_tokens(self) -> IdentityTokens:
         return IdentityTokens(settings=self.settings, keyring=self.keyring, secret=self.secret,
-                              cache=self.authcache, read=self.read)
+                              cache=self.authcache, read=self.read,
+                              federation=self.federation)
 
     @cached_property
     def content(self) -> RegistryContent:
@@ -211,16 +233,29 @@ class Runtime:
     def start_background(self) -> None:
         self.seed_registries()
         self.system_account_id()
+        self._record_build()
         self.activity.start()
         self.audit.start()
         self.authcache.start()
         self.removal_job.start()
 
+    def _record_build(self) -> None:
+        """The build-info gauge: this version and the schema revision the database is at."""
+        try:
+            schema = db.revision_of(self.engine) or "none"
+        except SQLAlchemyError:
+            self.metrics.database_error("startup").inc()
+            schema = "unknown"
+        self.metrics.build.labels(version=__version__, schema=schema).set(1)
+
     def close(self) -> None:
+        # Dropped once stopped, so that a runtime served again (a test's second app) builds
+        # them anew rather than submitting to a pool that was shut down.
         if "removal_job" in self.__dict__:
-            self.removal_job.stop(timeout=10)
+            self.__dict__.pop("removal_job").stop(timeout=10)
         if "removal_threads" in self.__dict__:
-            self.removal_threads.shutdown(wait=True, cancel_futures=True)
+            self.__dict__.pop("namespace_removals", None)
+            self.__dict__.pop("removal_threads").shutdown(wait=True, cancel_futures=True)
         if "registry_connections" in self.__dict__:
             self.registry_connections.close()
         self.authcache.stop()

@@ -9,6 +9,12 @@ Time goes to durability, not to what is tested: the test databases skip waiting 
 Temporary directories (SQLite files, server data) live on tmpfs when the machine has one, and
 the throw-away PostgreSQL database commits without waiting for its WAL flush. Both are still
 the real engines, with their real locking and constraints.
+
+`make test` runs the suite on two pytest-xdist workers (`--dist loadfile`: a module's tests
+stay on one worker, in their order, so a module-scoped server, registry pair or world is built
+once as in one process), then the tests marked `serial` alone. Each worker has its own session
+fixtures (its own PostgreSQL database, SQLite template and temporary directory); ports and
+Redis databases come from `tests/workers.py`.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -41,6 +48,8 @@ TMPFS = Path("/dev/shm")
 
 def pytest_configure(config: pytest.Config) -> None:
     """Temporary directories on tmpfs, unless `--basetemp` says where."""
+    config.addinivalue_line("markers", "regions(*names): one registry per region for the "
+                                       "test's service (fresh_settings)")
     if config.option.basetemp is None and TMPFS.is_dir() and os.access(TMPFS, os.W_OK):
         config.option.basetemp = tempfile.mkdtemp(prefix="iam-tests-", dir=TMPFS)
         config.stash[_OWN_BASETEMP] = config.option.basetemp
@@ -135,8 +144,18 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def fresh_settings(backend: str, request: pytest.FixtureRequest, data: Path) -> Settings:
-    """Settings over empty tables of `backend`, with the shared key and secret in `data`."""
+def registries_in(*regions: str) -> list[dict[str, str]]:
+    """One registry per region (`registry.local` for the region ""), as IAM_REGISTRIES."""
+    return [{"service": f"registry.{region or 'local'}", "region": region} for region in regions]
+
+
+def fresh_settings(backend: str, request: pytest.FixtureRequest, data: Path,
+                   **overrides: Any) -> Settings:
+    """Settings over empty tables of `backend`, with the shared key and secret in `data`.
+
+    A test marked `@pytest.mark.regions("us-south", ...)` gets one registry per region named
+    (the default: one registry, `registry.local`, of region ""): a namespace can only be
+    created in a region some registry serves."""
     shutil.copytree(request.getfixturevalue("shared_data_dir"), data)
     if backend == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")
@@ -146,7 +165,10 @@ def fresh_settings(backend: str, request: pytest.FixtureRequest, data: Path) -> 
         url = request.getfixturevalue("pg_database")
         emptier: PgEmptier = request.getfixturevalue("pg_emptier")
         emptier.empty()
-    return Settings(data_dir=data, database_url=url, activity_flush_seconds=0.2)
+    marker = request.node.get_closest_marker("regions")
+    if marker is not None:
+        overrides.setdefault("registries", registries_in(*marker.args))
+    return Settings(data_dir=data, database_url=url, activity_flush_seconds=0.2, **overrides)
 
 
 @pytest.fixture

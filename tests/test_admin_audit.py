@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import create_engine, text
@@ -26,6 +28,8 @@ from tests.test_layout import api_routes
 
 Headers = dict[str, str]
 PASSWORD = "correct horse battery staple"
+STATIC_JWKS = {"keys": [json.loads(jwt.algorithms.ECAlgorithm.to_jwk(
+    ec.generate_private_key(ec.SECP256R1()).public_key())) | {"kid": "static-1"}]}
 
 
 def _admin_events(client: TestClient, headers: Headers, expect: int) -> list[dict[str, Any]]:
@@ -94,6 +98,25 @@ def _every_change(client: TestClient, admin: Headers) -> list[tuple[str, Respons
         "iam_id": sid["iam_id"], "action": "container-registry.image.push",
         "resource": {"service": "container-registry", "resource_type": "namespace",
                      "resource": "team-a"}})
+    issuer = call("create_issuer", "POST", "/v1/issuers", json={
+        "url": "https://issuer.example", "audiences": ["registry-iam"], "jwks": STATIC_JWKS})
+    issuer_path = f"/v1/issuers/{issuer['id']}"
+    call("update_issuer", "PUT", issuer_path, _tagged(client, issuer_path, admin),
+         json={"max_token_age": 600})
+    profile = call("create_profile", "POST", "/v1/profiles", json={"name": "ci-push"})
+    profile_path = f"/v1/profiles/{profile['id']}"
+    call("update_profile", "PUT", profile_path, _tagged(client, profile_path, admin),
+         json={"description": "CI pushes"})
+    rule_body = {"name": "main", "issuer": "https://issuer.example",
+                 "conditions": [{"claim": "ref", "operator": "EQUALS", "value": "main"}]}
+    rule = call("create_rule", "POST", f"{profile_path}/rules", json=rule_body)
+    rule_path = f"{profile_path}/rules/{rule['id']}"
+    call("update_rule", "PUT", rule_path, _tagged(client, rule_path, admin),
+         json={**rule_body, "expiration": 600})
+    call("test_token", "POST", f"{profile_path}/test", json={"token": "not-a-jwt"})
+    call("delete_rule", "DELETE", rule_path)
+    call("delete_profile", "DELETE", profile_path)
+    call("delete_issuer", "DELETE", issuer_path)
     call("delete_policy", "DELETE", policy_path)
     call("delete_namespace", "DELETE", "/v1/namespaces/team-a")
     call("delete_group", "DELETE", group_path)

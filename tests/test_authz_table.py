@@ -16,6 +16,7 @@ NS_CREATE, NS_DELETE = f"{CR}.namespace.create", f"{CR}.namespace.delete"
 SETTINGS, QUOTA, CR_ADMIN = f"{CR}.settings.set", f"{CR}.quota.set", f"{CR}.policy.manage"
 ID = "iam-identity"
 AM = "iam-access-management"
+FEDERATION_READ = {f"{ID}.profile.get", f"{ID}.profile.list", f"{ID}.issuer.get"}
 
 
 def g(roles_: str, service: str = CR, region: str = "", ns: str = "", repo: str = "",
@@ -38,19 +39,22 @@ ROLE_TABLE = [
     (CR, "Manager", {PULL, PUSH, DELETE, LIST, INSPECT, NS_LIST, NS_CREATE, NS_DELETE,
                      SETTINGS, QUOTA}),
     (CR, "Administrator", {CR_ADMIN}),
-    # iam-identity
+    # iam-identity (every role reads trusted profiles and issuers; Administrator manages them)
     (ID, "Viewer", {f"{ID}.serviceid.get", f"{ID}.serviceid.list", f"{ID}.apikey.get",
-                    f"{ID}.apikey.list"}),
+                    f"{ID}.apikey.list"} | FEDERATION_READ),
     (ID, "Operator", {f"{ID}.serviceid.get", f"{ID}.serviceid.list", f"{ID}.apikey.get",
                       f"{ID}.apikey.list", f"{ID}.apikey.create", f"{ID}.apikey.update",
-                      f"{ID}.apikey.delete", f"{ID}.apikey.lock"}),
+                      f"{ID}.apikey.delete", f"{ID}.apikey.lock"} | FEDERATION_READ),
     (ID, "Editor", {f"{ID}.serviceid.{a}" for a in ("get", "list", "create", "update",
                                                      "delete", "lock")}
-     | {f"{ID}.apikey.{a}" for a in ("get", "list", "create", "update", "delete", "lock")}),
+     | {f"{ID}.apikey.{a}" for a in ("get", "list", "create", "update", "delete", "lock")}
+     | FEDERATION_READ),
     (ID, "Administrator", {f"{ID}.serviceid.{a}" for a in ("get", "list", "create", "update",
                                                             "delete", "lock")}
      | {f"{ID}.apikey.{a}" for a in ("get", "list", "create", "update", "delete", "lock")}
      | {f"{ID}.user.{a}" for a in ("create", "get", "list", "update", "delete")}
+     | {f"{ID}.profile.{a}" for a in ("get", "list", "create", "update", "delete")}
+     | {f"{ID}.issuer.get", f"{ID}.issuer.manage"}
      | {f"{ID}.account.settings", f"{ID}.policy.manage"}),
     # iam-access-management
     (AM, "Viewer", {f"{AM}.group.get", f"{AM}.group.list", f"{AM}.policy.get",
@@ -60,6 +64,7 @@ ROLE_TABLE = [
     (AM, "Administrator", {f"{AM}.group.{a}" for a in ("get", "list", "create", "update",
                                                         "delete")}
      | {f"{AM}.policy.get", f"{AM}.policy.list", f"{AM}.policy.manage", f"{AM}.audit.list"}),
+    (AM, "MetricsReader", {f"{AM}.metrics.read"}),
 ]
 
 
@@ -111,7 +116,8 @@ SCOPE_TABLE: list[tuple[str, list[Grant], Target, set[str]]] = [
     ("Administrator alone grants no image action", [g("Administrator")], t(), {CR_ADMIN}),
     ("unknown service holds nothing", [g("Reader")], Target(service="nope"), set()),
     ("account-wide identity policy", [g("Viewer", ID)], Target(service=ID),
-     {f"{ID}.serviceid.get", f"{ID}.serviceid.list", f"{ID}.apikey.get", f"{ID}.apikey.list"}),
+     {f"{ID}.serviceid.get", f"{ID}.serviceid.list", f"{ID}.apikey.get", f"{ID}.apikey.list"}
+     | FEDERATION_READ),
 ]
 
 

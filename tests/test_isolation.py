@@ -217,3 +217,88 @@ def test_create_account_with_longest_name_is_201(client: TestClient,
     listed = client.get("/v1/serviceids", headers=owner).json()["data"]
     assert len(listed[0]["name"]) <= 256
     assert listed[0]["name"].endswith(" owner")
+
+
+# --- trusted profiles, their rules and issuers ------------------------------------------------
+
+ISSUER_JWKS = {"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1",
+                         "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+                         "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}
+UNKNOWN_FEDERATED = {
+    "profiles": "Profile-00000000-0000-0000-0000-000000000000",
+    "issuers": "Issuer-00000000-0000-0000-0000-000000000000",
+}
+FEDERATED_BODIES = {"profiles": {"name": "x"}, "issuers": {"max_token_age": 600}}
+
+
+@pytest.fixture
+def federated_a(client: TestClient, admin: dict[str, str]) -> dict[str, Any]:
+    """Account A's issuer and trusted profile with a rule."""
+    issuer = created(client.post("/v1/issuers", headers=admin, json={
+        "url": "https://issuer.a.example", "audiences": ["registry-iam"],
+        "jwks": ISSUER_JWKS}))
+    profile = created(client.post("/v1/profiles", json={"name": "a-profile"}, headers=admin))
+    rule = created(client.post(f"/v1/profiles/{profile['id']}/rules", headers=admin, json={
+        "name": "r", "issuer": issuer["url"],
+        "conditions": [{"claim": "sub", "operator": "EQUALS", "value": "x"}]}))
+    return {"issuers": issuer, "profiles": profile, "rule": rule}
+
+
+@pytest.mark.parametrize("resource", ["profiles", "issuers"])
+def test_read_foreign_federated_entity_is_404_like_unknown(
+        client: TestClient, federated_a: dict[str, Any], b_admin: dict[str, str],
+        resource: str) -> None:
+    foreign_id = federated_a[resource]["id"]
+    foreign = client.get(f"/v1/{resource}/{foreign_id}", headers=b_admin)
+    unknown = client.get(f"/v1/{resource}/{UNKNOWN_FEDERATED[resource]}", headers=b_admin)
+    same_as_unknown(foreign, unknown, foreign_id, UNKNOWN_FEDERATED[resource])
+
+
+@pytest.mark.parametrize("resource", ["profiles", "issuers"])
+def test_update_and_delete_foreign_federated_entity_is_404_like_unknown(
+        client: TestClient, federated_a: dict[str, Any], b_admin: dict[str, str],
+        admin: dict[str, str], resource: str) -> None:
+    entity = federated_a[resource]
+    headers = {**b_admin, "If-Match": entity["entity_tag"]}
+    unknown_id = UNKNOWN_FEDERATED[resource]
+    for method, body in (("PUT", FEDERATED_BODIES[resource]), ("DELETE", None)):
+        foreign = client.request(method, f"/v1/{resource}/{entity['id']}", json=body,
+                                 headers=headers)
+        unknown = client.request(method, f"/v1/{resource}/{unknown_id}", json=body,
+                                 headers=headers)
+        same_as_unknown(foreign, unknown, entity["id"], unknown_id)
+    after = client.get(f"/v1/{resource}/{entity['id']}", headers=admin)
+    assert after.json()["entity_tag"] == entity["entity_tag"]
+
+
+def test_foreign_profiles_rules_are_404(client: TestClient, federated_a: dict[str, Any],
+                                        b_admin: dict[str, str]) -> None:
+    path = f"/v1/profiles/{federated_a['profiles']['id']}/rules"
+    assert client.get(path, headers=b_admin).status_code == 404
+    r = client.delete(f"{path}/{federated_a['rule']['id']}", headers=b_admin)
+    assert r.status_code == 404 and r.json()["errors"][0]["code"] == "not_found"
+
+
+def test_list_profiles_and_issuers_show_only_own_account(
+        client: TestClient, federated_a: dict[str, Any], b_admin: dict[str, str]) -> None:
+    for resource in ("profiles", "issuers"):
+        r = client.get(f"/v1/{resource}", headers=b_admin)
+        assert r.status_code == 200
+        assert r.json() == {"data": [], "count": 0, "limit": 100, "next_pagestart": None}
+
+
+def test_rule_naming_an_issuer_only_another_account_registered_is_404(
+        client: TestClient, federated_a: dict[str, Any], b_admin: dict[str, str]) -> None:
+    profile = created(client.post("/v1/profiles", json={"name": "b-profile"}, headers=b_admin))
+    r = client.post(f"/v1/profiles/{profile['id']}/rules", headers=b_admin, json={
+        "name": "r", "issuer": federated_a["issuers"]["url"],
+        "conditions": [{"claim": "sub", "operator": "EQUALS", "value": "x"}]})
+    assert r.status_code == 404 and r.json()["errors"][0]["target"] == "issuer"
+
+
+def test_policy_for_a_foreign_profile_is_404(client: TestClient, federated_a: dict[str, Any],
+                                            b_admin: dict[str, str]) -> None:
+    r = client.post("/v1/policies", headers=b_admin, json={
+        "subject": {"iam_id": federated_a["profiles"]["iam_id"]}, "roles": ["Reader"],
+        "resource": {"service": "container-registry"}})
+    assert r.status_code == 404 and r.json()["errors"][0]["code"] == "not_found"

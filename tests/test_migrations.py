@@ -206,6 +206,59 @@ def test_downgrade_to_0003_drops_registries_and_keeps_the_other_triggers(
     assert "registries" in _tables(empty_db)
 
 
+# --- 0006: trusted profiles, claim rules, issuers -------------------------------------------
+
+FEDERATION_CHANGES = [
+    "INSERT INTO issuers (id, account_id, url, audiences, algorithms, static_jwks, allow_http, "
+    "max_token_age, description, created_at, modified_at, entity_tag) VALUES ('Issuer-1', "
+    f"'acct', 'https://i.example', '[\"a\"]', 'RS256', false, false, 3600, '', '{NOW}', "
+    f"'{NOW}', 'x')",
+    "INSERT INTO trusted_profiles (id, iam_id, account_id, name, name_key, description, "
+    f"created_at, modified_at, entity_tag) VALUES ('Profile-1', 'iam-Profile-1', 'acct', 'p', "
+    f"'p', '', '{NOW}', '{NOW}', 'x')",
+    "INSERT INTO claim_rules (id, profile_id, account_id, name, type, issuer_url, expiration, "
+    "conditions, created_at, modified_at, entity_tag) VALUES ('ClaimRule-1', 'Profile-1', "
+    f"'acct', 'r', 'Profile-OIDC', 'https://i.example', 3600, '[]', '{NOW}', '{NOW}', 'x')",
+    "UPDATE claim_rules SET expiration = 60 WHERE id = 'ClaimRule-1'",
+    "UPDATE issuers SET max_token_age = 60 WHERE id = 'Issuer-1'",
+    "UPDATE trusted_profiles SET description = 'd' WHERE id = 'Profile-1'",
+    "DELETE FROM claim_rules WHERE id = 'ClaimRule-1'",
+    "DELETE FROM trusted_profiles WHERE id = 'Profile-1'",
+    "DELETE FROM issuers WHERE id = 'Issuer-1'",
+]
+
+
+def test_changes_to_issuers_profiles_and_rules_bump_the_authz_generation(empty_db: str) -> None:
+    _seed_at_0002(empty_db)
+    migrate(empty_db)
+    engine = create_engine(empty_db)
+    try:
+        for sql in FEDERATION_CHANGES:
+            before = _generation(empty_db)
+            with engine.begin() as conn:
+                conn.execute(text(sql))
+            assert _generation(empty_db) > before, sql
+    finally:
+        engine.dispose()
+
+
+def _before_0006(url: str) -> str:
+    """The revision 0006 follows (re-chained when other migrations land before it)."""
+    down = ScriptDirectory.from_config(alembic_config(url)).get_revision("0006").down_revision
+    assert isinstance(down, str)
+    return down
+
+
+def test_downgrade_below_0006_drops_the_federation_tables_and_keeps_the_rest(
+        empty_db: str) -> None:
+    _seed_at_0002(empty_db)
+    migrate(empty_db)
+    downgrade(empty_db, _before_0006(empty_db))
+    assert not {"issuers", "trusted_profiles", "claim_rules"} & _tables(empty_db)
+    assert len(_rows(empty_db, "SELECT id FROM service_ids")) == 4
+    assert _bumps_on_every_watched_change(empty_db)
+
+
 # --- 0008: console sessions ----------------------------------------------------------------
 
 def test_console_sessions_come_with_0008_and_go_with_its_downgrade(empty_db: str) -> None:

@@ -5,12 +5,14 @@ it would hand out a name whose images may remain."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import registries_in
 from tests.server import Server, make_server
 from tests.test_policies_api import Headers, namespace, robot, second_account
 
@@ -28,10 +30,11 @@ def release(client: TestClient, headers: Headers, name: str, region: str = "") -
                          headers=headers).status_code
 
 
+@pytest.mark.regions("", "us-south", "eu-de")
 def test_deleted_name_is_refused_to_another_account_with_409_reserved(
         client: TestClient, admin: Headers) -> None:
     assert namespace(client, admin, "team-old").status_code == 201
-    r = client.delete("/v1/namespaces/team-old", headers=admin)
+    r = client.delete("/v1/namespaces/team-old", params={"region": ""}, headers=admin)
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["state"] == "reserved"
@@ -49,38 +52,29 @@ def test_deleted_name_is_refused_to_another_account_with_409_reserved(
     assert client.get("/v1/namespaces", headers=b).json()["count"] == 0
 
 
+@pytest.mark.regions("", "us-south", "eu-de")
 def test_deleted_name_is_free_in_another_region(client: TestClient, admin: Headers) -> None:
     namespace(client, admin, "team-old")
-    client.delete("/v1/namespaces/team-old", headers=admin)
+    client.delete("/v1/namespaces/team-old", params={"region": ""}, headers=admin)
     b = second_account(client, admin)
     assert namespace(client, b, "team-old", "eu-de").status_code == 201
-
-
-def test_deleting_where_no_registry_serves_the_region_releases_the_name_at_once(
-        client: TestClient, admin: Headers) -> None:
-    assert namespace(client, admin, "team-old", "us-south").status_code == 201
-    r = client.delete("/v1/namespaces/team-old", params={"region": "us-south"}, headers=admin)
-    assert r.status_code == 200, r.text
-    assert (r.json()["state"], r.json()["registries"]) == ("deleted", [])
-    assert reservations(client, admin) == []
-    b = second_account(client, admin)
-    assert namespace(client, b, "team-old", "us-south").status_code == 201
 
 
 def test_same_account_may_add_its_deleted_name_again(client: TestClient,
                                                     admin: Headers) -> None:
     namespace(client, admin, "team-old")
-    client.delete("/v1/namespaces/team-old", headers=admin)
+    client.delete("/v1/namespaces/team-old", params={"region": ""}, headers=admin)
     r = namespace(client, admin, "team-old")
     assert r.status_code == 201, r.text
     assert r.json()["name"] == "team-old"
     assert reservations(client, admin) == []
 
 
+@pytest.mark.regions("", "us-south", "eu-de")
 def test_reservation_is_listed_for_the_operator_with_account_and_deleted_at(
         client: TestClient, admin: Headers) -> None:
     namespace(client, admin, "team-old")
-    client.delete("/v1/namespaces/team-old", headers=admin)
+    client.delete("/v1/namespaces/team-old", params={"region": ""}, headers=admin)
     r = client.get(RESERVED, headers=admin)
     assert r.status_code == 200, r.text
     body = r.json()
@@ -105,7 +99,7 @@ def test_reservations_are_listed_a_page_at_a_time(client: TestClient, admin: Hea
 def test_operator_release_is_refused_while_a_registry_of_the_region_cannot_be_checked(
         client: TestClient, admin: Headers) -> None:
     namespace(client, admin, "team-old")
-    client.delete("/v1/namespaces/team-old", headers=admin)
+    client.delete("/v1/namespaces/team-old", params={"region": ""}, headers=admin)
     b = second_account(client, admin)
     r = client.delete(f"{RESERVED}/team-old", headers=admin)
     assert r.status_code == 409, r.text
@@ -165,7 +159,7 @@ def test_listing_reservations_needs_namespace_list(client: TestClient, admin: He
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    srv = make_server(tmp_path / "srv")
+    srv = make_server(tmp_path / "srv", IAM_REGISTRIES=json.dumps(registries_in("us-south")))
     srv.cli("init", "--apikey-file", str(srv.root / "owner.key"))
     srv.start()
     yield srv
@@ -203,12 +197,14 @@ def test_deleted_namespace_name_is_not_inherited_by_another_account(server: Serv
 
     _login(server, operator_key)
     listed = server.cli("namespace-reservations", "--output", "json").json()
-    assert [(x["name"], x["region"]) for x in listed] == [("team-gone", ""), ("team-old", "")]
+    assert [(x["name"], x["region"]) for x in listed] == [("team-gone", "us-south"),
+                                                          ("team-old", "us-south")]
     assert listed[0]["account_id"] != created["id"] and listed[0]["deleted_at"]
     table = server.cli("namespace-reservations").stdout
     assert "team-old" in table and "DELETED_AT" in table
     kept = server.cli("namespace-release", "team-old", check=False)
-    assert kept.code == 1 and "HTTP 409" in kept.stderr and "registry.local" in kept.stderr
+    assert kept.code == 1 and "HTTP 409" in kept.stderr
+    assert "registry.us-south" in kept.stderr
     assert len(server.cli("namespace-reservations", "--output", "json").json()) == 2
     again = server.cli("namespace-add", "team-old", "--output", "json").json()
     assert again["name"] == "team-old" and again["account_id"] != created["id"]

@@ -124,7 +124,10 @@ def push_with_token(registry: Registry, repository: str, tag: str, layout: Path,
         for descriptor in [parsed["config"], *parsed["layers"]]:
             start = http.post(f"/v2/{repository}/blobs/uploads/")
             assert start.status_code == 202, start.text
-            done = http.put(start.headers["Location"], params={"digest": descriptor["digest"]},
+            # merged into the upload URL: httpx's `params=` would drop its `_state`
+            upload = httpx.URL(start.headers["Location"]).copy_merge_params(
+                {"digest": descriptor["digest"]})
+            done = http.put(upload,
                             content=(blobs / descriptor["digest"].split(":")[1]).read_bytes(),
                             headers={"Content-Type": "application/octet-stream"})
             assert done.status_code == 201, done.text
@@ -144,7 +147,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                          IAM_TOKEN_TTL=str(TTL), IAM_NAMESPACE_REMOVAL_INTERVAL="1",
                          IAM_REGISTRY_TIMEOUT="3")
     server.cli("init", "--apikey-file", str(root / "owner.key"))
-    server.start("--workers", "2")
+    server.start("--workers", "2", ready_within=90)  # two processes importing at once
     registries: dict[str, Registry] = {}
     try:
         for service in REGIONS:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.test_policies_api import Headers, grant, namespace, robot, second_account
 
 
+@pytest.mark.regions("", "us-south")
 def test_create_list_and_delete_a_namespace(client: TestClient, admin: Headers) -> None:
     r = namespace(client, admin, "team-a")
     assert r.status_code == 201, r.text
@@ -18,11 +20,47 @@ def test_create_list_and_delete_a_namespace(client: TestClient, admin: Headers) 
     assert names == [("team-a", ""), ("team-a", "us-south")]
     r = client.get("/v1/namespaces", params={"region": "us-south"}, headers=admin)
     assert r.json()["count"] == 1
-    r = client.delete("/v1/namespaces/team-a", headers=admin)
+    r = client.delete("/v1/namespaces/team-a", params={"region": ""}, headers=admin)
     assert r.status_code == 200, r.text  # registry.local has no URL: the name stays ours
     assert (r.json()["name"], r.json()["state"]) == ("team-a", "reserved")
-    assert client.delete("/v1/namespaces/team-a", headers=admin).status_code == 404
+    again = client.delete("/v1/namespaces/team-a", params={"region": ""}, headers=admin)
+    assert again.status_code == 404
     assert client.get("/v1/namespaces", headers=admin).json()["count"] == 1
+
+
+@pytest.mark.regions("us-south")
+def test_create_without_region_takes_the_only_registrys_region(client: TestClient,
+                                                                admin: Headers) -> None:
+    r = client.put("/v1/namespaces/team-a", headers=admin)
+    assert r.status_code == 201, r.text
+    assert r.json()["region"] == "us-south"
+    gone = client.delete("/v1/namespaces/team-a", headers=admin)
+    assert gone.status_code == 200, gone.text
+    assert gone.json()["region"] == "us-south"  # found without naming the region
+
+
+@pytest.mark.regions("us-south", "eu-de")
+def test_create_without_region_is_refused_when_registries_serve_several(
+        client: TestClient, admin: Headers) -> None:
+    r = client.put("/v1/namespaces/team-a", headers=admin)
+    assert r.status_code == 400, r.text
+    error = r.json()["errors"][0]
+    assert error["target"] == "region"
+    assert "give the namespace's region" in error["message"]
+    assert "'us-south'" in error["message"] and "'eu-de'" in error["message"]
+    assert client.get("/v1/namespaces", headers=admin).json()["count"] == 0
+
+
+@pytest.mark.regions("us-south", "eu-de")
+def test_create_in_a_region_no_registry_serves_is_refused(client: TestClient,
+                                                           admin: Headers) -> None:
+    for region in ("mars", ""):
+        r = namespace(client, admin, "team-a", region)
+        assert r.status_code == 400, r.text
+        error = r.json()["errors"][0]
+        assert error["target"] == "region"
+        assert f"no registry serves the region {region!r}" in error["message"]
+    assert client.get("/v1/namespaces", headers=admin).json()["count"] == 0
 
 
 def test_malformed_names_are_refused(client: TestClient, admin: Headers) -> None:
@@ -38,6 +76,7 @@ def test_malformed_names_are_refused(client: TestClient, admin: Headers) -> None
         assert namespace(client, admin, good).status_code == 201, good
 
 
+@pytest.mark.regions("", "eu-de")
 def test_a_name_held_by_another_account_is_a_conflict_that_names_no_account(
         client: TestClient, admin: Headers) -> None:
     namespace(client, admin, "shared")
@@ -48,7 +87,8 @@ def test_a_name_held_by_another_account_is_a_conflict_that_names_no_account(
     me = client.get("/v1/namespaces", headers=admin).json()["data"][0]["account_id"]
     assert me not in body and "already taken" in body
     assert namespace(client, b, "shared", "eu-de").status_code == 201  # other region: free
-    assert client.delete("/v1/namespaces/shared", headers=b).status_code == 404
+    assert client.delete("/v1/namespaces/shared", params={"region": ""},
+                         headers=b).status_code == 404
 
 
 def test_creating_needs_manager(client: TestClient, admin: Headers) -> None:

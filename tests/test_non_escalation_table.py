@@ -33,7 +33,7 @@ from sqlalchemy import create_engine, text
 from iam import bootstrap
 from iam.api.app import create_app
 from iam.config import Settings
-from tests.conftest import BACKENDS, bearer
+from tests.conftest import BACKENDS, bearer, registries_in
 
 ROLES_DIR = Path(__file__).resolve().parent.parent / "policies"
 REGION = "us-south"
@@ -136,7 +136,14 @@ TARGET_POLICIES: dict[str, tuple[Pol, ...]] = {
     "low_sid": (Pol("container-registry", ("Reader",), NS),),
     "low_user": (Pol("container-registry", ("Reader",), NS),),
     "admin_group_user": GROUP_ADMIN,  # carried through its access group
+    "high_profile": (Pol("iam-access-management", ("Administrator",)),
+                     Pol("container-registry", ("Manager",))),
+    "low_profile": (Pol("container-registry", ("Reader",), NS),),
 }
+ISSUER = "https://issuer.example"
+ISSUER_JWKS = {"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1",
+                         "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+                         "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}
 GRANTABLE = [Pol("container-registry", ("Reader",), NS), Pol("container-registry", ("Manager",)),
              Pol("iam-identity", ("Operator",)), Pol("iam-access-management", ("Administrator",))]
 
@@ -149,6 +156,7 @@ class World:
     backend: str
     ids: dict[str, str] = field(default_factory=dict)  # target name -> iam_id / group id
     keys: dict[str, str] = field(default_factory=dict)  # target name -> a key id of it
+    issuers: dict[str, str] = field(default_factory=dict)  # profile target -> its issuer
     bare: str = ""  # an identity with no policy: the member and policy subject used below
     callers: dict[tuple[Pol, ...], Headers] = field(default_factory=dict)
 
@@ -167,7 +175,8 @@ def _settings(backend: str, request: pytest.FixtureRequest, root: Path,
     shutil.copytree(shared_data_dir, data)
     if backend == "sqlite":
         shutil.copy(request.getfixturevalue("sqlite_template"), data / "iam.db")
-        return Settings(data_dir=data, database_url=f"sqlite:///{data / 'iam.db'}")
+        return Settings(data_dir=data, database_url=f"sqlite:///{data / 'iam.db'}",
+                        registries=registries_in(REGION))
     url = request.getfixturevalue("pg_database")
     engine = create_engine(url)
     with engine.begin() as conn:
@@ -176,7 +185,7 @@ def _settings(backend: str, request: pytest.FixtureRequest, root: Path,
             "AND tablename NOT IN ('alembic_version', 'authz_generation')")).scalars().all()
         conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
     engine.dispose()
-    return Settings(data_dir=data, database_url=url)
+    return Settings(data_dir=data, database_url=url, registries=registries_in(REGION))
 
 
 def _world(backend: str, request: pytest.FixtureRequest,
@@ -200,7 +209,18 @@ def _world(backend: str, request: pytest.FixtureRequest,
                                      json={"name": name, "password": PASSWORD})["iam_id"]
         w.owner_ok("POST", f"/v1/groups/{w.ids['admin_group']}/members",
                    json={"iam_id": w.ids["admin_group_user"]})
-        for name in ("high_sid", "low_sid", "low_user"):
+        w.owner_ok("POST", "/v1/issuers", json={"url": ISSUER, "audiences": ["registry-iam"],
+                                                "jwks": ISSUER_JWKS})
+        for name in ("high_profile", "low_profile"):
+            w.ids[name] = w.owner_ok("POST", "/v1/profiles", json={"name": name})["iam_id"]
+            # an issuer of its own, which a rule of the profile names (issuer-update below)
+            w.issuers[name] = w.owner_ok("POST", "/v1/issuers", json={
+                "url": f"{ISSUER}/{name}", "audiences": ["registry-iam"],
+                "jwks": ISSUER_JWKS})["id"]
+            w.owner_ok("POST", f"/v1/profiles/{w.ids[name]}/rules", json={
+                "name": "kept", "issuer": f"{ISSUER}/{name}",
+                "conditions": [{"claim": "sub", "operator": "EQUALS", "value": "kept"}]})
+        for name in ("high_sid", "low_sid", "low_user", "high_profile", "low_profile"):
             for p in TARGET_POLICIES[name]:
                 w.owner_ok("POST", "/v1/policies", json=p.body({"iam_id": w.ids[name]}))
         w.ids["owner"] = w.owner_iam_id
@@ -242,6 +262,7 @@ class Op:
     run: Callable[[World, Headers, str], int]
     sid_action: str = ""
     user_action: str = ""
+    profile_action: str = ""
 
 
 def _key_create(w: World, h: Headers, target: str) -> int:
@@ -294,6 +315,32 @@ def _password(w: World, h: Headers, target: str) -> int:
     return int(r.status_code)
 
 
+def _profile_rename(w: World, h: Headers, target: str) -> int:
+    r = w.call("PUT", f"/v1/profiles/{w.ids[target]}", {**h, "If-Match": "stale"},
+               json={"name": "renamed"})
+    return int(r.status_code)
+
+
+def _rule_create(w: World, h: Headers, target: str) -> int:
+    """A claim rule says who may become the profile: a credential of it."""
+    rules = f"/v1/profiles/{w.ids[target]}/rules"
+    r = w.call("POST", rules, h, json={"name": "ci", "issuer": ISSUER, "conditions": [
+        {"claim": "sub", "operator": "EQUALS", "value": "repo:acme/web:ref:refs/heads/main"}]})
+    if r.status_code == 201:
+        w.owner_ok("DELETE", f"{rules}/{r.json()['id']}")
+    return int(r.status_code)
+
+
+def _rule_delete(w: World, h: Headers, target: str) -> int:
+    rules = f"/v1/profiles/{w.ids[target]}/rules"
+    rule = w.owner_ok("POST", rules, json={"name": "doomed", "issuer": ISSUER, "conditions": [
+        {"claim": "sub", "operator": "EQUALS", "value": "x"}]})
+    r = w.call("DELETE", f"{rules}/{rule['id']}", h)
+    if r.status_code != 204:
+        w.owner_ok("DELETE", f"{rules}/{rule['id']}")
+    return int(r.status_code)
+
+
 KEY_OPS = [
     Op("apikey-create", _key_create, "iam-identity.apikey.create", "iam-identity.user.update"),
     Op("apikey-rename", _key_rename, "iam-identity.apikey.update", "iam-identity.user.update"),
@@ -306,12 +353,28 @@ SID_OPS = [Op("serviceid-rename", _rename("serviceids"), "iam-identity.serviceid
            Op("serviceid-lock", _sid_lock, "iam-identity.serviceid.lock")]
 USER_OPS = [Op("user-rename", _rename("users"), user_action="iam-identity.user.update"),
             Op("user-password-set", _password, user_action="iam-identity.user.update")]
-IDENTITY_TARGETS = {"owner": SID_OPS, "high_sid": SID_OPS, "low_sid": SID_OPS,
-                    "low_user": USER_OPS, "admin_group_user": USER_OPS}
+def _issuer_update(w: World, h: Headers, target: str) -> int:
+    """An issuer a rule of the profile names: changing its keys changes who becomes it."""
+    r = w.call("PUT", f"/v1/issuers/{w.issuers[target]}", {**h, "If-Match": "stale"},
+               json={"max_token_age": 600})
+    return int(r.status_code)
+
+
+PROFILE_OPS = [Op("profile-rename", _profile_rename,
+                  profile_action="iam-identity.profile.update"),
+               Op("rule-create", _rule_create, profile_action="iam-identity.profile.update"),
+               Op("rule-delete", _rule_delete, profile_action="iam-identity.profile.update"),
+               Op("issuer-update", _issuer_update,
+                  profile_action="iam-identity.issuer.manage")]
+IDENTITY_TARGETS = {"owner": KEY_OPS + SID_OPS, "high_sid": KEY_OPS + SID_OPS,
+                    "low_sid": KEY_OPS + SID_OPS, "low_user": KEY_OPS + USER_OPS,
+                    "admin_group_user": KEY_OPS + USER_OPS,
+                    "high_profile": PROFILE_OPS, "low_profile": PROFILE_OPS}  # no keys
 
 
 def expected_identity(oracle: Oracle, op: Op, target: str) -> bool:
-    action = op.user_action if target.endswith("user") else op.sid_action
+    action = (op.user_action if target.endswith("user")
+              else op.profile_action if target.endswith("profile") else op.sid_action)
     if not oracle.holds(action):
         return False
     if target == "owner":
@@ -378,11 +441,12 @@ def test_postgresql_sample_meets_every_role_of_every_service() -> None:
 def test_identity_operations_follow_the_rule(world: World,
                                              callers: dict[tuple[Pol, ...], Headers],
                                              pols: tuple[Pol, ...]) -> None:
-    """Keys, names, locks and passwords of every target, by every caller."""
+    """Keys, names, locks and passwords of every target, names and claim rules of trusted
+    profiles, by every caller."""
     oracle, headers = Oracle(pols), callers[pols]
     wrong = []
     for target, kind_ops in IDENTITY_TARGETS.items():
-        for op in KEY_OPS + kind_ops:
+        for op in kind_ops:
             want = expected_identity(oracle, op, target)
             got = _allowed(op.run(world, headers, target))
             if got != want:

@@ -1,7 +1,7 @@
 """console sessions: the signed-in browsers of the web console
 
 Revision ID: 0008
-Revises: 0005 (written on 0003; chained after 0004 and 0005 as main and nsrm were merged)
+Revises: 0006 (written on 0003; chained after 0004, 0005 and 0006 as they were merged)
 
 One row per signed-in browser (`iam.identity.console_sessions`): the HMAC digest of the
 random token its cookie carries (never the token), the identity and the credential it was
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -21,7 +21,15 @@ from sqlmodel import Session, select
 from iam.access import roles
 from iam.errors import InvalidInput, NotFound
 from iam.identity.authn import Principal
-from iam.store.models import Account, GroupMember, Namespace, Policy, ServiceId, User
+from iam.store.models import (
+    Account,
+    GroupMember,
+    Namespace,
+    Policy,
+    ServiceId,
+    TrustedProfile,
+    User,
+)
 
 NAMESPACE = "namespace"
 #: A namespace's state while its images are removed (iam.access.namespace_removals)
@@ -237,8 +245,9 @@ def evaluation_for(session: Session, catalog: roles.RoleCatalog, principal: Prin
 
 
 def _identity_in_account(session: Session, *, account_id: str, iam_id: str) -> None:
-    model: type[ServiceId] | type[User] = (
-        ServiceId if iam_id.startswith("iam-ServiceId-") else User)
+    model: type[ServiceId] | type[User] | type[TrustedProfile] = (
+        ServiceId if iam_id.startswith("iam-ServiceId-")
+        else TrustedProfile if iam_id.startswith("iam-Profile-") else User)
     found = session.exec(select(model.iam_id).where(
         model.iam_id == iam_id, model.account_id == account_id)).first()
     if found is None:

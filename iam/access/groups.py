@@ -1,4 +1,5 @@
-"""Access groups: users and service IDs of one account that share the group's policies.
+"""Access groups: users, service IDs and trusted profiles of one account that share the
+group's policies.
 
 Members are identities only (a group never contains a group), so membership cannot be
 circular; adding the same member twice is a Conflict. Names are unique in the account by
@@ -18,6 +19,7 @@ from iam.store.models import (
     GroupMember,
     Policy,
     ServiceId,
+    TrustedProfile,
     User,
     new_id,
     new_tag,
@@ -75,6 +77,9 @@ def identity_exists(session: Session, *, account_id: str, iam_id: str) -> bool:
                                                 ServiceId.account_id == account_id)
     elif iam_id.startswith("iam-User-"):
         query = select(User.iam_id).where(User.iam_id == iam_id, User.account_id == account_id)
+    elif iam_id.startswith("iam-Profile-"):
+        query = select(TrustedProfile.iam_id).where(TrustedProfile.iam_id == iam_id,
+                                                    TrustedProfile.account_id == account_id)
     else:
         return False
     return session.exec(query).first() is not None
@@ -83,9 +88,9 @@ def identity_exists(session: Session, *, account_id: str, iam_id: str) -> bool:
 def add_member(session: Session, *, journal: ChangeJournal, account_id: str, group_id: str,
                iam_id: str) -> GroupMember:
     group = get_group(session, account_id=account_id, group_id=group_id)
-    if not iam_id.startswith(("iam-ServiceId-", "iam-User-")):
-        raise InvalidInput("members are users and service IDs (their iam_id); a group cannot "
-                           "contain a group", target="iam_id")
+    if not iam_id.startswith(("iam-ServiceId-", "iam-User-", "iam-Profile-")):
+        raise InvalidInput("members are users, service IDs and trusted profiles (their "
+                           "iam_id); a group cannot contain a group", target="iam_id")
     if not identity_exists(session, account_id=account_id, iam_id=iam_id):
         raise NotFound(f"identity {iam_id} not found", target="iam_id")
     if session.get(GroupMember, (group.id, iam_id)) is not None:

@@ -19,7 +19,7 @@ from iam.access import authz, roles
 from iam.access.delegation import Authority
 from iam.errors import Forbidden
 from iam.identity.authn import Principal
-from iam.store.models import Policy, ServiceId
+from iam.store.models import ClaimRule, Policy, ServiceId, TrustedProfile
 
 log = logging.getLogger("iam.guard")
 
@@ -65,6 +65,18 @@ def require(session: Session, catalog: roles.RoleCatalog, principal: Principal, 
         raise _forbidden(action, resource)
 
 
+METRICS_READ = "iam-access-management.metrics.read"
+
+
+def require_metrics_reader(session: Session, catalog: roles.RoleCatalog, principal: Principal,
+                           *, system_account_id: str) -> None:
+    """The metrics count every account's requests and tokens: only an identity of the
+    system account may read them, holding `metrics.read` there (role MetricsReader)."""
+    if not system_account_id or principal.account_id != system_account_id:
+        raise Forbidden(METRICS_READ, f"missing action {METRICS_READ} in the system account")
+    require(session, catalog, principal, METRICS_READ)
+
+
 def require_to_create_namespace(session: Session, catalog: roles.RoleCatalog,
                                 principal: Principal, *, region: str, name: str) -> None:
     """`namespace.create` on a name that does not exist yet (no existence check)."""
@@ -88,6 +100,8 @@ def require_key_access(session: Session, catalog: roles.RoleCatalog, principal: 
 
 
 def _resource_of(iam_id: str) -> dict[str, str]:
+    if iam_id.startswith("iam-Profile-"):
+        return {"profile": iam_id}
     return {"serviceid" if iam_id.startswith("iam-ServiceId-") else "user": iam_id}
 
 
@@ -126,6 +140,19 @@ def require_group_change(session: Session, catalog: roles.RoleCatalog, principal
     over every policy of the group."""
     require(session, catalog, principal, action)
     Authority.of(session, catalog, principal).require_group(session, group_id)
+
+
+def require_issuer_change(session: Session, catalog: roles.RoleCatalog,
+                          principal: Principal, action: str, *, url: str) -> None:
+    """Change an issuer's audiences, algorithms or keys: its action, then the rule over
+    every trusted profile whose claim rules name it (they change who may become it)."""
+    require(session, catalog, principal, action)
+    named = session.exec(select(TrustedProfile.iam_id).join(
+        ClaimRule, ClaimRule.profile_id == TrustedProfile.id).where(  # type: ignore[arg-type]
+        ClaimRule.issuer_url == url, ClaimRule.account_id == principal.account_id)).all()
+    authority = Authority.of(session, catalog, principal)
+    for iam_id in dict.fromkeys(named):
+        authority.require_identity(session, iam_id)
 
 
 @dataclass(frozen=True)

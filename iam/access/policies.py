@@ -134,7 +134,9 @@ def _same_target(session: Session, spec: PolicySpec, *, account_id: str,
 
 def _duplicate(existing: Policy) -> Conflict:
     return Conflict(f"policy {existing.id} already gives this subject roles on this resource; "
-                    "change its roles with PUT /v1/policies/{id}", target="policy")
+                    f"change its roles with PUT /v1/policies/{existing.id} (the CLI's "
+                    "service-policy-update, user-policy-update, access-group-policy-update)",
+                    target="policy")
 
 
 def create_policy(session: Session, *, journal: ChangeJournal, account_id: str,

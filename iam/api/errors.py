@@ -223,12 +223,15 @@ def registry_error(status: int, code: str, message: str, headers: dict[str, str]
 def _registry_answer(request: Request, exc: errors.IamError, status: int,
                      code: str) -> JSONResponse:
     if isinstance(exc, errors.Unauthenticated):
-        # The same body whatever the cause. docker 28 folds an error without `detail` whose
-        # message is its code's default into the bare code and prints only `unauthorized`;
-        # with a `detail` (empty: it says nothing of the cause) it prints the seed's
-        # `unauthorized: authentication required`.
+        # The same body whatever the cause (but for a workload token's own faults, which
+        # its holder can read in it anyway: `WorkloadTokenRefused`). docker 28 folds an
+        # error without `detail` whose message is its code's default into the bare code and
+        # prints only `unauthorized`; with a `detail` (empty: it says nothing of the cause)
+        # it prints the seed's `unauthorized: authentication required`.
         realm = f"{request.app.state.runtime.settings.public_url.rstrip('/')}/token"
-        return registry_error(status, code, "authentication required",
+        message = (exc.message if isinstance(exc, errors.WorkloadTokenRefused)
+                   else "authentication required")
+        return registry_error(status, code, message,
                               {"WWW-Authenticate": f'Basic realm="{realm}",charset="UTF-8"'},
                               detail=[])
     headers = ({"Retry-After": str(exc.retry_after)} if isinstance(exc, errors.RateLimited)
@@ -240,7 +243,7 @@ def _oauth_answer(request: Request, exc: errors.IamError, status: int,
                   code: str) -> JSONResponse:
     # Every credential failure is the same invalid_grant; the audit has the reason.
     description = ("the credentials are not valid" if isinstance(exc, errors.Unauthenticated)
-                   else exc.message)
+                   and not isinstance(exc, errors.WorkloadTokenRefused) else exc.message)
     return JSONResponse({"error": code, "error_description": description},
                         status_code=status, headers=NO_STORE)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -42,7 +43,7 @@ class FastRoute:
     tag: str
     summary: str
     description: str
-    ok: type  # the 200 body: a pydantic model or a TypedDict
+    ok: Any  # the 200 body: a pydantic model or a TypedDict, or a union of them
     responses: Mapping[int, str]  # status -> what it means (200 included)
     query: tuple[Param, ...] = ()
     form: tuple[Param, ...] = ()  # an `application/x-www-form-urlencoded` body

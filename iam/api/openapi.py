@@ -6,7 +6,7 @@ each speaks (`iam.api.errors.ErrorFormat`)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import TypeAdapter
 
@@ -28,8 +28,11 @@ def _schema(param: Param) -> dict[str, Any]:
     return {"type": "array", "items": schema} if param.repeated else schema
 
 
-def _component(components: dict[str, Any], shape: type) -> dict[str, Any]:
-    """A reference to `shape`'s schema, added to the components unless FastAPI has it."""
+def _component(components: dict[str, Any], shape: Any) -> dict[str, Any]:
+    """A reference to `shape`'s schema, added to the components unless FastAPI has it
+    (`A | B`: either's)."""
+    if alternatives := get_args(shape):
+        return {"anyOf": [_component(components, a) for a in alternatives]}
     schema = TypeAdapter(shape).json_schema(ref_template=_REF)
     for name, nested in schema.pop("$defs", {}).items():
         components.setdefault(name, nested)

@@ -187,7 +187,8 @@ class MemberPublic(BaseModel):
 
     @classmethod
     def of(cls, row: GroupMember) -> MemberPublic:
-        kind = "ServiceId" if row.iam_id.startswith("iam-ServiceId-") else "User"
+        kind = ("ServiceId" if row.iam_id.startswith("iam-ServiceId-")
+                else "Profile" if row.iam_id.startswith("iam-Profile-") else "User")
         return cls(iam_id=row.iam_id, type=kind, created_at=row.created_at)
 
 

@@ -171,6 +171,15 @@ class IdentityToken(BaseModel):
     expiration: int
 
 
+class ExchangedToken(BaseModel):
+    """RFC 8693's answer to a token exchange."""
+
+    access_token: str = Field(repr=False)
+    issued_token_type: str = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105
+    token_type: str = "Bearer"  # noqa: S105 (a type name, not a secret)
+    expires_in: int
+
+
 # A TypedDict, not a model: built as a plain dict on the hot path.
 class RegistryTokenBody(TypedDict):
     """A signed registry token: `token` and `access_token` (the same JWT), `expires_in`

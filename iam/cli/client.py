@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 from enum import StrEnum
@@ -27,9 +28,43 @@ class Format(StrEnum):
 OutputOpt = Annotated[Format, typer.Option("--output", "-o", help="table or json")]
 
 
+Force = Annotated[bool, typer.Option("--force", "-f", help="Do not ask for confirmation")]
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"FAILED\n{message}", err=True)
     raise typer.Exit(code)
+
+
+def confirm_delete(what: str, force: bool) -> None:
+    """Ask on the terminal (standard error: standard output stays the command's answer)."""
+    if not force and not typer.confirm(f"Delete {what}?", err=True):
+        raise typer.Exit(1)
+
+
+def done(body: dict[str, Any], output: Format, message: str) -> None:
+    """What a command that changes something and returns nothing prints: `body` as JSON, or
+    a sentence."""
+    if output == Format.json:
+        emit(body, output)
+    else:
+        typer.echo(message)
+
+
+def iam_command() -> str:
+    """How to run this very `iam` again from the working directory, for printed hints:
+    `iam` when the PATH finds this program, else its path (`.venv/bin/iam` after `make`)."""
+    program = Path(sys.argv[0])
+    if program.name != "iam":  # run another way (python -m, a test runner)
+        return "iam"
+    found = shutil.which("iam")
+    if found and Path(found).resolve() == program.resolve():
+        return "iam"
+    try:
+        relative = program.absolute().relative_to(Path.cwd())
+    except ValueError:
+        return str(program.absolute())
+    return str(relative) if relative.parent != Path(".") else f"./{relative}"
 
 
 def config_path() -> Path:
@@ -135,9 +170,10 @@ class Api:
         response = self.call("POST", path, json_body=body)
         return response.json() if response.content else None
 
-    def put(self, path: str, body: Any = None, *, if_match: str | None = None) -> Any:
+    def put(self, path: str, body: Any = None, *, if_match: str | None = None,
+            params: dict[str, Any] | None = None) -> Any:
         headers = {"If-Match": if_match} if if_match else None
-        response = self.call("PUT", path, json_body=body, headers=headers)
+        response = self.call("PUT", path, json_body=body, headers=headers, params=params)
         return response.json() if response.content else None
 
     def patch(self, path: str, body: Any = None, *, if_match: str | None = None) -> Any:
@@ -145,8 +181,8 @@ class Api:
         response = self.call("PATCH", path, json_body=body, headers=headers)
         return response.json() if response.content else None
 
-    def delete(self, path: str) -> Any:
-        response = self.call("DELETE", path)
+    def delete(self, path: str, *, params: dict[str, Any] | None = None) -> Any:
+        response = self.call("DELETE", path, params=params)
         return response.json() if response.content else None
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,8 +14,11 @@ from iam.cli.client import (
     APIKEY_GRANT,
     DEFAULT_ENDPOINT,
     Api,
+    Force,
     Format,
     OutputOpt,
+    confirm_delete,
+    done,
     emit,
     exchange,
     fail,
@@ -29,13 +31,7 @@ from iam.store.files import write_private_file
 SID_COLUMNS = ["id", "name", "description", "locked", "created_at"]
 KEY_COLUMNS = ["id", "name", "iam_id", "locked", "disabled", "expires_at", "last_authn"]
 USER_COLUMNS = ["iam_id", "name", "locked", "created_at"]
-Force = Annotated[bool, typer.Option("--force", "-f", help="Do not ask for confirmation")]
 Description = Annotated[str | None, typer.Option("--description", "-d", help="Description")]
-
-
-def _confirm(what: str, force: bool) -> None:
-    if not force and not typer.confirm(f"Delete {what}?"):
-        raise typer.Exit(1)
 
 
 @app.command("login")
@@ -74,12 +70,13 @@ def login(
 
 
 @app.command("logout")
-def logout() -> None:
+def logout(output: OutputOpt = Format.table) -> None:
     """Forget the stored tokens."""
     from iam.cli.client import config_path
 
-    config_path().unlink(missing_ok=True)
-    typer.echo("Logged out")
+    path = config_path()
+    path.unlink(missing_ok=True)
+    done({"logged_out": True, "login_file": str(path)}, output, "Logged out")
 
 
 @app.command("account-create")
@@ -141,13 +138,13 @@ def service_id_update(ref: str,
 
 
 @app.command("service-id-delete")
-def service_id_delete(ref: str, force: Force = False) -> None:
+def service_id_delete(ref: str, force: Force = False, output: OutputOpt = Format.table) -> None:
     """Delete a service ID with its API keys and policies."""
     api = Api()
     path = _sid_path(api, ref)
-    _confirm(f"service ID {ref} with its API keys and policies", force)
+    confirm_delete(f"service ID {ref} with its API keys and policies", force)
     api.delete(path)
-    typer.echo(f"Service ID {ref} deleted")
+    done({"id": path.rsplit("/", 1)[1], "deleted": True}, output, f"Service ID {ref} deleted")
 
 
 @app.command("service-id-lock")
@@ -169,7 +166,10 @@ def service_id_unlock(ref: str, output: OutputOpt = Format.table) -> None:
 def _create_key(body: dict[str, Any], file: Path | None, output: Format) -> None:
     created = Api().post("/v1/apikeys", body)
     if file is not None:
-        write_private_file(file, json.dumps(created, indent=2, default=str).encode())
+        # The key alone on one line: what `docker login --password-stdin < FILE`, `skopeo
+        # login --password-stdin < FILE` and `iam login --apikey @FILE` read. The metadata
+        # is printed instead (`--output json` for a machine).
+        write_private_file(file, (created["apikey"] + "\n").encode())
         created = {k: v for k, v in created.items() if k != "apikey"}
         created["saved_to"] = str(file)
     if output == Format.json:
@@ -185,7 +185,9 @@ def _create_key(body: dict[str, Any], file: Path | None, output: Format) -> None
 ExpiresAt = Annotated[datetime | None, typer.Option(
     help="Expiry, ISO 8601 in UTC (e.g. 2027-01-01T00:00:00)")]
 KeyFile = Annotated[Path | None, typer.Option(
-    "--file", help="Save the key (JSON, mode 0600) instead of printing it")]
+    "--file", help="Save the key instead of printing it: the key alone on one line, mode "
+                   "0600, for `docker login -u iamapikey --password-stdin < FILE` and "
+                   "`iam login --apikey @FILE`; the metadata is printed")]
 
 
 def _utc(value: datetime | None) -> str | None:
@@ -248,11 +250,11 @@ for _prefix in ("service-api-key", "api-key"):
     _key_command(f"{_prefix}-enable", "DELETE", "/disable", "Let a disabled API key work again.")
 
 
-def _key_delete(apikey_id: str, force: Force = False) -> None:
+def _key_delete(apikey_id: str, force: Force = False, output: OutputOpt = Format.table) -> None:
     """Delete an API key; it stops working at once."""
-    _confirm(f"API key {apikey_id}", force)
+    confirm_delete(f"API key {apikey_id}", force)
     Api().delete(f"/v1/apikeys/{apikey_id}")
-    typer.echo(f"API key {apikey_id} deleted")
+    done({"id": apikey_id, "deleted": True}, output, f"API key {apikey_id} deleted")
 
 
 app.command("service-api-key-delete")(_key_delete)
@@ -282,20 +284,21 @@ def users(output: OutputOpt = Format.table) -> None:
 
 
 @app.command("user-delete")
-def user_delete(iam_id: str, force: Force = False) -> None:
+def user_delete(iam_id: str, force: Force = False, output: OutputOpt = Format.table) -> None:
     """Delete a user with its API keys and policies."""
-    _confirm(f"user {iam_id}", force)
+    confirm_delete(f"user {iam_id}", force)
     Api().delete(f"/v1/users/{iam_id}")
-    typer.echo(f"User {iam_id} deleted")
+    done({"iam_id": iam_id, "deleted": True}, output, f"User {iam_id} deleted")
 
 
 @app.command("user-password-set")
 def user_password_set(iam_id: str, current: Annotated[bool, typer.Option(
         "--current", help="Your own password: standard input gives the current password on "
-                          "its first line, the new one on the second")] = False) -> None:
+                          "its first line, the new one on the second")] = False,
+        output: OutputOpt = Format.table) -> None:
     """Set a user's password, read from standard input (with --current for your own)."""
     body = {"current_password": read_secret_stdin()} if current else {}
     body["password"] = read_secret_stdin()
     Api().put(f"/v1/users/{iam_id}/password", body)
-    typer.echo("Password changed")
+    done({"iam_id": iam_id, "password_changed": True}, output, "Password changed")
 

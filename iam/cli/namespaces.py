@@ -8,13 +8,14 @@ from typing import Annotated, Any
 import typer
 
 from iam.cli.app import app
-from iam.cli.client import Api, Format, OutputOpt, emit
+from iam.cli.client import Api, Force, Format, OutputOpt, emit
 
 NS_COLUMNS = ["name", "region", "created_at"]
 LIST_COLUMNS = ["name", "region", "state", "repositories", "images", "size", "created_at"]
 RESERVATION_COLUMNS = ["name", "region", "account_id", "deleted_at"]
-Force = Annotated[bool, typer.Option("--force", "-f", help="Do not ask for confirmation")]
-Region = Annotated[str, typer.Option("--region", "-r", help="Region (default: none)")]
+Region = Annotated[str | None, typer.Option(
+    "--region", "-r", help="The registry region [default: the region of the only registry; "
+                           "required when the registries serve several]")]
 
 
 def human_size(size: int | None) -> str | None:
@@ -28,14 +29,16 @@ def human_size(size: int | None) -> str | None:
     return None  # unreachable
 
 
-def _path(name: str, region: str) -> str:
-    return f"/v1/namespaces/{name}?region={region}"
+def _region(region: str | None) -> dict[str, str] | None:
+    """The query: none when omitted, so that the server picks the only region or refuses."""
+    return None if region is None else {"region": region}
 
 
 @app.command("namespace-add")
-def namespace_add(name: str, region: Region = "", output: OutputOpt = Format.table) -> None:
-    """Create a namespace (names are unique per region across every account)."""
-    emit(Api().put(_path(name, region)), output, NS_COLUMNS)
+def namespace_add(name: str, region: Region = None, output: OutputOpt = Format.table) -> None:
+    """Create a namespace in a region a registry serves (names are unique per region across
+    every account)."""
+    emit(Api().put(f"/v1/namespaces/{name}", params=_region(region)), output, NS_COLUMNS)
 
 
 @app.command("namespace-list")
@@ -89,7 +92,7 @@ def _report(body: dict[str, Any]) -> None:
 
 
 @app.command("namespace-rm")
-def namespace_rm(name: str, region: Region = "", force: Force = False,
+def namespace_rm(name: str, region: Region = None, force: Force = False,
                  output: OutputOpt = Format.table) -> None:
     """Delete a namespace with its images: shows how many repositories and images will go
     and asks first (or -f). They are removed from every registry of the region; the name is
@@ -102,7 +105,7 @@ def namespace_rm(name: str, region: Region = "", force: Force = False,
                    "deleted from every registry of its region.", err=True)
         if not typer.confirm(f"Delete namespace {name}?", err=True):
             raise typer.Exit(1)
-    body = api.call("DELETE", _path(name, region)).json()
+    body = api.call("DELETE", f"/v1/namespaces/{name}", params=_region(region)).json()
     if output == Format.json:
         emit(body, output)
         return
@@ -117,10 +120,12 @@ def namespace_reservations(output: OutputOpt = Format.table) -> None:
 
 
 @app.command("namespace-release")
-def namespace_release(name: str, region: Region = "", output: OutputOpt = Format.table) -> None:
+def namespace_release(name: str, region: Region = None,
+                      output: OutputOpt = Format.table) -> None:
     """Release a reserved name so any account may take it (system operator only): what its
     deleted namespace left in the registries of its region is removed first."""
-    body = Api().call("DELETE", f"/v1/namespace-reservations/{name}?region={region}").json()
+    body = Api().call("DELETE", f"/v1/namespace-reservations/{name}",
+                      params=_region(region)).json()
     released = body["state"] == "deleted"
     emit({"name": name, "region": region, "released": released, "state": body["state"],
           "release_after": None if released else body["release_after"]}, output,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import bindparam
@@ -20,9 +20,20 @@ from sqlmodel import Session, col, select
 from iam.errors import Unauthenticated
 from iam.identity import apikey_format, passwords
 from iam.names import name_key
-from iam.store.models import Account, ApiKey, ServiceId, User, utcnow
+from iam.store.models import Account, ApiKey, ClaimRule, ServiceId, TrustedProfile, User, utcnow
 
-Kind = Literal["ServiceId", "User"]
+Kind = Literal["ServiceId", "User", "Profile"]
+PROFILE_PREFIX = "iam-Profile-"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What a trusted profile's principal came from: the workload token's `iss` and `sub`
+    and the claim rule that accepted it (for the audit trail)."""
+
+    iss: str
+    sub: str
+    rule_id: str
 
 
 @dataclass(frozen=True)
@@ -38,10 +49,41 @@ class Principal:
     is_operator: bool = False
     credential: str = ""  # fingerprint bound into refresh tokens (see password_fingerprint)
     expires_at: datetime | None = None  # when the API key it came from expires (None: never)
+    workload: Workload | None = None  # a trusted profile's: the token it was exchanged for
 
 
 def kind_of(iam_id: str) -> Kind:
+    if iam_id.startswith(PROFILE_PREFIX):
+        return "Profile"
     return "ServiceId" if iam_id.startswith("iam-ServiceId-") else "User"
+
+
+def rule_fingerprint(rule_id: str, entity_tag: str) -> str:
+    """Bound into a trusted profile's access tokens: a change to the rule ends them."""
+    return f"{rule_id}:{entity_tag}"
+
+
+def _profile_from_claims(session: Session, claims: dict[str, Any],
+                         named: dict[str, str]) -> Principal:
+    """A trusted profile's access token: the profile and the rule that let it in must
+    still be as they were (a changed or deleted rule ends the session)."""
+    rule_id, _, tag = str(claims.get("rule", "")).partition(":")
+    profile = session.exec(select(TrustedProfile).where(
+        TrustedProfile.iam_id == named["iam_id"])).first()
+    rule = session.get(ClaimRule, rule_id) if rule_id and "\x00" not in rule_id else None
+    if profile is None or profile.account_id != named["account_id"]:
+        raise Unauthenticated(reason="owner_gone", **named)
+    if rule is None or rule.profile_id != profile.id or not hmac.compare_digest(
+            rule.entity_tag, tag):
+        raise Unauthenticated(reason="rule_changed", **named)
+    account = session.get(Account, profile.account_id)
+    if account is None:
+        raise Unauthenticated(reason="owner_gone", **named)
+    exp = claims.get("exp")
+    return Principal(iam_id=profile.iam_id, account_id=account.id, kind="Profile",
+                     name=profile.name, credential=rule_fingerprint(rule.id, rule.entity_tag),
+                     expires_at=datetime.fromtimestamp(exp, UTC)
+                     if isinstance(exp, int | float) else None)
 
 
 def password_fingerprint(password_hash: str) -> str:
@@ -151,6 +193,8 @@ def principal_from_claims(session: Session, claims: dict[str, Any]) -> Principal
     apikey_id = claims.get("apikey_id")
     # The claims are signed by us: the identity they name is the one to tell about a refusal.
     named = {"account_id": str(claims.get("account", "")), "iam_id": iam_id}
+    if iam_id.startswith(PROFILE_PREFIX):
+        return _profile_from_claims(session, claims, named)
     if apikey_id:
         try:
             key, account, owner_name = _key_row(session, _KEY_BY_ID, str(apikey_id),

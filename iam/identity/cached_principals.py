@@ -31,6 +31,8 @@ def principal_of_claims(session: SessionFor, claims: dict[str, Any],
                         cache: AuthCache | None) -> Principal:
     """`authn.principal_from_claims` (is the key or user behind a verified token still
     good?), from the cache when this generation has already checked the same facts."""
-    key = "claims:" + "\x1f".join(str(claims.get(name, "")) for name in
-                                   ("sub", "apikey_id", "pwd", "account"))
+    names: tuple[str, ...] = ("sub", "apikey_id", "pwd", "rule", "account")
+    if str(claims.get("sub", "")).startswith(authn.PROFILE_PREFIX):
+        names += ("exp",)  # a profile's session ends with its token: one entry per token
+    key = "claims:" + "\x1f".join(str(claims.get(name, "")) for name in names)
     return _principal(cache, key, lambda: authn.principal_from_claims(session(), claims))

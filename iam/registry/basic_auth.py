@@ -2,6 +2,10 @@
 
 - username `iamapikey`, password an API key (HMAC lookup, no slow hash);
 - username `iambearer`, password an IAM access token from `/identity/token`;
+- username `iamprofile` or `iamprofile/<trusted profile id or name>` (`name@ACCOUNT_ID`
+  when the name is in several accounts), password a workload's OIDC token
+  (`iam.federation.exchange`; served by the token service, which passes it the database
+  flag its key fetches need);
 - any other username: a user and that user's password (argon2, user logins only);
 - the POST refresh grant: a refresh token, which dies with its key or user
   (`access_tokens.principal_of_refresh`, shared with `/identity/token`).
@@ -27,6 +31,7 @@ from iam.tokens.signing import Keyring
 
 APIKEY_USER = "iamapikey"
 BEARER_USER = "iambearer"
+PROFILE_USER = "iamprofile"
 MAX_CREDENTIAL = 8192
 
 
@@ -51,6 +56,19 @@ def parse_basic(header: str | None) -> BasicCredentials | None:
     if not sep or not username or not password:
         raise Unauthenticated(reason="malformed")
     return BasicCredentials(username=username, password=password)
+
+
+def profile_login(username: str) -> tuple[str | None, str | None] | None:
+    """`iamprofile[/<profile>[@<account>]]` -> (profile, account); None for other names."""
+    if username == PROFILE_USER:
+        return None, None
+    if not username.startswith(PROFILE_USER + "/") or len(username) <= len(PROFILE_USER) + 1:
+        return None
+    ref = username[len(PROFILE_USER) + 1:]
+    if "@" in ref:
+        ref, _, account = ref.rpartition("@")
+        return ref, account or None
+    return ref, None
 
 
 def authenticate_basic(session: SessionFor, *, settings: Settings, keyring: Keyring,

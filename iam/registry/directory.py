@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 
 from iam.config import Registry
-from iam.errors import Unavailable, Unsupported
+from iam.errors import InvalidInput, Unavailable, Unsupported
 
 log = logging.getLogger("iam.registries")
 RETRY_S = 1.0
@@ -108,3 +108,30 @@ class RegistryDirectory:
             raise Unsupported(f"unknown registry {service[:100]!r}; the known registries "
                               f"are: {self.names()}")
         return registry
+
+    def regions(self) -> list[str]:
+        """The regions the known registries serve, each once, in their order."""
+        return list(dict.fromkeys(r.region for r in self._current().registries))
+
+    def namespace_region(self, requested: str | None, *, new: bool) -> str:
+        """The region a namespace request means: the one asked for, or when none is, the
+        region every known registry serves. A new namespace must be in a region some
+        registry serves (no registry would use it otherwise, even its owner's push would be
+        denied); an existing one may outlive its registry and be deleted still."""
+        regions = self.regions()
+        if requested is None:
+            if len(regions) == 1:
+                return regions[0]
+            raise InvalidInput("give the namespace's region (--region, ?region=): the "
+                               f"registries serve {_listed(regions)}", target="region")
+        if new and requested not in regions:
+            raise InvalidInput(f"no registry serves the region {requested[:64]!r}; the "
+                               f"registries serve {_listed(regions)}", target="region")
+        return requested
+
+
+def _listed(regions: list[str]) -> str:
+    """The regions for a message; a registry without one shows as `""`."""
+    if not regions:
+        return "no region: no registry is known yet"
+    return ", ".join(repr(r) if r else '"" (no region)' for r in regions)

@@ -32,7 +32,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
@@ -43,8 +43,9 @@ from iam.access.namespace_removals import RELEASED, Key
 from iam.access.roles import RoleCatalog
 from iam.audit.trail import AuditTrail, Event
 from iam.config import Registry
-from iam.errors import Conflict, Forbidden
+from iam.errors import Conflict, Forbidden, IamError
 from iam.identity.authn import Principal
+from iam.registry.namespace_sweep import NamespaceSweeper, RegistrySweep
 from iam.store.journal import ChangeJournal
 from iam.store.models import NamespaceRemoval, utcnow
 
@@ -65,37 +66,6 @@ REVOCATION_BOUND_S = 1.0
 #: states as the API shows them
 DELETED = "deleted"
 RESERVED = "reserved"
-
-
-@dataclass(frozen=True)
-class DeletedImage:
-    repository: str
-    digest: str
-    tags: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class RegistrySweep:
-    """What one registry's sweep of a namespace did: the images deleted, the repositories
-    that still hold images, and why ("" when nothing went wrong); `permanent` when trying
-    again cannot help (no URL known, deletes refused)."""
-
-    registry: str
-    deleted: tuple[DeletedImage, ...] = ()
-    remaining: tuple[str, ...] = ()
-    error: str = ""
-    permanent: bool = False
-
-    @property
-    def empty(self) -> bool:
-        return not self.error and not self.remaining
-
-
-class NamespaceSweeper(Protocol):
-    """Removes every image of `namespace` from `registry` with tokens naming `subject`."""
-
-    def __call__(self, registry: Registry, *, namespace: str,
-                 subject: str) -> RegistrySweep: ...
 
 
 @dataclass(frozen=True)
@@ -275,7 +245,13 @@ class NamespaceRemover:
             return self.status(key)
         began = utcnow()
         sweeps: list[RegistrySweep] = []
-        for registry in self.registries_of(removal.region):
+        try:
+            registries = self.registries_of(removal.region)
+        except IamError as exc:  # the list of registries is not loaded yet (503)
+            self._record(key, error=exc.message, confirmed_at=None,
+                         next_attempt_at=began + timedelta(seconds=RETRY_FIRST_S))
+            raise
+        for registry in registries:
             with self.write() as session:
                 if not namespace_removals.renew(session, key, holder=self.holder,
                                                 now=utcnow(), lease_seconds=LEASE_S):

@@ -13,11 +13,45 @@ can help.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Protocol
+
 from iam.config import Registry
 from iam.errors import IamError, Incomplete, RegistryRefused, Unsupported
 from iam.registry.content import catalog, removal
 from iam.registry.content.service import RegistryContent
-from iam.registry.namespace_removal import DeletedImage, NamespaceSweeper, RegistrySweep
+
+
+@dataclass(frozen=True)
+class DeletedImage:
+    repository: str
+    digest: str
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RegistrySweep:
+    """What one registry's sweep of a namespace did: the images deleted, the repositories
+    that still hold images, and why ("" when nothing went wrong); `permanent` when trying
+    again cannot help (no URL known, deletes refused)."""
+
+    registry: str
+    deleted: tuple[DeletedImage, ...] = ()
+    remaining: tuple[str, ...] = ()
+    error: str = ""
+    permanent: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not self.error and not self.remaining
+
+
+class NamespaceSweeper(Protocol):
+    """Removes every image of `namespace` from `registry` with tokens naming `subject`."""
+
+    def __call__(self, registry: Registry, *, namespace: str,
+                 subject: str) -> RegistrySweep: ...
+
 
 
 def _deleted(done: list[dict[str, object]]) -> tuple[DeletedImage, ...]:

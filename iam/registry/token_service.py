@@ -14,6 +14,7 @@ trip.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -135,6 +136,10 @@ class TokenService(TokenParts):
                    database: bool = True) -> TokenAnswer:
         """`database=False`: answer from the cache or raise NeedsDatabase."""
         registry = self.registry(request.service)
+        profile = basic_auth.profile_login(credentials.username)
+        if profile is not None:
+            return self.with_workload_token(request, credentials.password, profile=profile[0],
+                                            account=profile[1], database=database)
         digest = None
         if credentials.username == APIKEY_USER:
             # Once, for the decision memo and the key's look-up. No shape check first: a
@@ -151,6 +156,24 @@ class TokenService(TokenParts):
                            credential=credentials.password if secret_like else None,
                            username=None if secret_like else credentials.username,
                            database=database, digest=digest)
+
+    def with_workload_token(self, request: TokenRequest, token: str, *, profile: str | None,
+                            account: str | None, database: bool = True) -> TokenAnswer:
+        """`iamprofile[/<profile>]` and a workload's OIDC token: the trusted profile its
+        claim rules accept; the registry token ends no later than its session."""
+        registry = self.registry(request.service)
+
+        def authenticate(session: SessionFor) -> Principal:
+            return self.federation.principal_of(session, token, profile=profile,
+                                                account=account, database=database)
+
+        # A repeated request (docker asks once per blob and manifest with one login) reuses
+        # the decision while the authorization data is unchanged, until the session ends:
+        # the token was verified when it was made. Keyed apart from API-key digests.
+        memo = f"workload:{hashlib.sha256(token.encode()).hexdigest()}:{profile}@{account}"
+        answer = self._grant(request, registry, authenticate, credential=None, username=None,
+                             database=database, digest=memo)
+        return TokenAnswer(answer.token)  # no refresh token outlives the workload's
 
     def with_refresh_token(self, request: TokenRequest, refresh_token: str, *,
                            database: bool = True) -> TokenAnswer:
@@ -183,9 +206,10 @@ class TokenService(TokenParts):
             current.succeeded(decision.principal, granted=decision.granted)
         principal = decision.principal
         refresh = None
-        if request.offline:
+        if request.offline and principal.kind != "Profile":
             refresh = access_tokens.issue_refresh(self.settings, self.keyring, principal)
-        return TokenAnswer(self._sign(registry, principal.iam_id, decision.access), refresh)
+        ttl = access_tokens.session_ttl(principal, self.settings.token_ttl)
+        return TokenAnswer(self._sign(registry, principal.iam_id, decision.access, ttl), refresh)
 
     def _decide(self, request: TokenRequest, registry: Registry, authenticate: _Authenticate,
                 database: bool) -> Decision:
@@ -201,8 +225,9 @@ class TokenService(TokenParts):
         return Decision(principal, access, [
             f"{a['type']}:{a['name']}:{','.join(a['actions'])}" for a in access])
 
-    def _sign(self, registry: Registry, subject: str, access: list[dict[str, Any]]
-              ) -> RegistryToken:
+    def _sign(self, registry: Registry, subject: str, access: list[dict[str, Any]],
+              ttl: int | None = None) -> RegistryToken:
         return claims.issue(keyring=self.keyring, issuer=self.settings.issuer,
                             subject=subject, audience=registry.service, access=access,
-                            ttl=self.settings.token_ttl, trust=registry.trust)
+                            ttl=self.settings.token_ttl if ttl is None else ttl,
+                            trust=registry.trust)

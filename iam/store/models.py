@@ -12,7 +12,16 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.types import TypeDecorator
@@ -292,6 +301,78 @@ class Policy(SQLModel, table=True):
     entity_tag: str = Field(max_length=32)
 
 
+class Issuer(SQLModel, table=True):
+    """An OIDC issuer an account trusts for workload tokens (migration 0006): its `iss`
+    (`url`), the audiences it accepts, its keys (OIDC discovery, or a static JWKS), the
+    algorithms allowed and the oldest token accepted."""
+
+    __tablename__ = "issuers"
+    __table_args__ = (UniqueConstraint("account_id", "url", name="uq_issuers_account_url"),)
+    PUBLIC: ClassVar[tuple[str, ...]] = (
+        "id", "account_id", "url", "audiences", "algorithms", "static_jwks", "allow_http",
+        "max_token_age", "description", "created_at", "modified_at", "entity_tag")
+
+    id: str = Field(primary_key=True, max_length=64)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=64)
+    url: str = Field(max_length=1024, index=True)
+    audiences: str = Field(max_length=4096)  # JSON list of strings
+    algorithms: str = Field(max_length=64)  # comma-separated: RS256,ES256
+    jwks: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    static_jwks: bool = False
+    allow_http: bool = False
+    max_token_age: int = 3600
+    description: str = Field(default="", max_length=1024)
+    created_at: datetime = _ts(nullable=False)
+    modified_at: datetime = _ts(nullable=False)
+    entity_tag: str = Field(max_length=32)
+
+
+class TrustedProfile(SQLModel, table=True):
+    """A federated identity: holds policies like a service ID, has no key; who may become
+    it is said by its claim rules."""
+
+    __tablename__ = "trusted_profiles"
+    __table_args__ = (Index("uq_trusted_profiles_name_key", "account_id", "name_key",
+                            unique=True),)
+    PUBLIC: ClassVar[tuple[str, ...]] = (
+        "id", "iam_id", "account_id", "name", "description", "created_at", "modified_at",
+        "entity_tag")
+
+    id: str = Field(primary_key=True, max_length=64)
+    iam_id: str = Field(max_length=80, unique=True)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=64)
+    name: str = Field(max_length=256)
+    name_key: str = _name_key()
+    description: str = Field(default="", max_length=1024)
+    created_at: datetime = _ts(nullable=False)
+    modified_at: datetime = _ts(nullable=False)
+    entity_tag: str = Field(max_length=32)
+
+
+class ClaimRule(SQLModel, table=True):
+    """Who may become a trusted profile: a token of `issuer_url` whose claims meet every
+    condition (`conditions`, a JSON list of {claim, operator, value})."""
+
+    __tablename__ = "claim_rules"
+    PUBLIC: ClassVar[tuple[str, ...]] = (
+        "id", "profile_id", "account_id", "name", "type", "issuer_url", "expiration",
+        "conditions", "created_at", "modified_at", "entity_tag")
+
+    id: str = Field(primary_key=True, max_length=64)
+    profile_id: str = Field(sa_column=Column(
+        String(64), ForeignKey("trusted_profiles.id", ondelete="CASCADE"), nullable=False,
+        index=True))
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=64)
+    name: str = Field(max_length=256)
+    type: str = Field(max_length=32)
+    issuer_url: str = Field(max_length=1024, index=True)
+    expiration: int
+    conditions: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _ts(nullable=False)
+    modified_at: datetime = _ts(nullable=False)
+    entity_tag: str = Field(max_length=32)
+
+
 class AuditEvent(SQLModel, table=True):
     """Append-only trail of authentications, tokens, admin changes and decisions."""
 
@@ -312,7 +393,8 @@ class AuditEvent(SQLModel, table=True):
 
 class AuthzGeneration(SQLModel, table=True):
     """One row: bumped by database triggers on every change to keys, identities, groups,
-    namespaces or policies (migration 0002); what the token path's caches are valid for."""
+    namespaces or policies (migration 0002), issuers, trusted profiles and claim rules
+    (0006); what the token path's caches are valid for."""
 
     __tablename__ = "authz_generation"
 

@@ -41,9 +41,24 @@ def _claims(settings: Settings, principal: Principal, *, audience: str, ttl: int
     }
     if principal.apikey_id:
         claims["apikey_id"] = principal.apikey_id
+    elif principal.kind == "Profile":
+        claims["rule"] = principal.credential
     else:
         claims["pwd"] = principal.credential
     return claims
+
+
+#: IBM's answer for the refresh token of a trusted profile's session: there is none.
+NO_REFRESH = "not_supported"
+
+
+def session_ttl(principal: Principal, ttl: int) -> int:
+    """`ttl`, cut to what is left of a trusted profile's session (the workload token's
+    lifetime and its rule's `expiration`); at least 1 s."""
+    if principal.kind != "Profile" or principal.expires_at is None:
+        return ttl
+    left = int((principal.expires_at - datetime.now(UTC)).total_seconds())
+    return max(1, min(ttl, left))
 
 
 def issue_refresh(settings: Settings, keyring: Keyring, principal: Principal) -> str:
@@ -52,14 +67,15 @@ def issue_refresh(settings: Settings, keyring: Keyring, principal: Principal) ->
 
 
 def issue_pair(settings: Settings, keyring: Keyring, principal: Principal) -> TokenPair:
-    access = _claims(settings, principal, audience=settings.admin_audience,
-                     ttl=settings.access_token_ttl, kind="access")
-    return TokenPair(
-        access_token=keyring.sign(access),
-        refresh_token=issue_refresh(settings, keyring, principal),
-        expires_in=settings.access_token_ttl,
-        expiration=int(access["exp"]),
-    )
+    """An access token and a refresh token; a trusted profile gets an access token that
+    ends with its session, and no refresh token (`NO_REFRESH`, as IBM answers)."""
+    ttl = session_ttl(principal, settings.access_token_ttl)
+    access = _claims(settings, principal, audience=settings.admin_audience, ttl=ttl,
+                     kind="access")
+    refresh = NO_REFRESH if principal.kind == "Profile" else issue_refresh(
+        settings, keyring, principal)
+    return TokenPair(access_token=keyring.sign(access), refresh_token=refresh,
+                     expires_in=ttl, expiration=int(access["exp"]))
 
 
 def _verify(keyring: Keyring, token: str, *, audience: str, issuer: str) -> dict[str, Any]:

@@ -96,6 +96,66 @@ class RefreshTokenGrant(Grant):
                                                   self.tokens.cache)
 
 
+CR_TOKEN_GRANT = "urn:ibm:params:oauth:grant-type:cr-token"  # noqa: S105 (grant names)
+TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105
+JWT_TOKEN_TYPES = ("urn:ietf:params:oauth:token-type:jwt",
+                   "urn:ietf:params:oauth:token-type:id_token")
+MAX_WORKLOAD_TOKEN = 8192
+
+
+def _token_field(form: Mapping[str, str], name: str) -> str:
+    value = form.get(name)
+    if not value:
+        raise InvalidTokenRequest(f"missing form field {name!r}", target=name)
+    if len(value) > MAX_WORKLOAD_TOKEN:
+        raise InvalidTokenRequest(f"form field {name!r} is too long", target=name)
+    return value
+
+
+class _WorkloadGrant(Grant):
+    """A workload's own token exchanged for a trusted profile's session; the profile named
+    by `profile_id` or `profile_name` (with `account` when the name is in several
+    accounts), or, without either, the one profile whose rules accept the token."""
+
+    TOKEN_FIELD: ClassVar[str]
+
+    def create_token_response(self, form: Mapping[str, str], *,
+                              database: bool = True) -> tuple[Principal, TokenPair]:
+        token = _token_field(form, self.TOKEN_FIELD)
+        self.check(form)
+        with lazy_session(self.tokens.read, database) as session:
+            principal = self.tokens.federation.principal_of(
+                session, token, profile=form.get("profile_id") or form.get("profile_name"),
+                account=form.get("account") or None, database=database)
+        return principal, access_tokens.issue_pair(self.tokens.settings, self.tokens.keyring,
+                                                   principal)
+
+    def check(self, form: Mapping[str, str]) -> None:
+        """Fields the grant requires besides the token."""
+
+
+class CrTokenGrant(_WorkloadGrant):
+    """IBM's compute-resource token grant: `cr_token`, `profile_id` or `profile_name`."""
+
+    GRANT_TYPE = CR_TOKEN_GRANT
+    TOKEN_FIELD = "cr_token"  # noqa: S105 (a form field name)
+
+
+class TokenExchangeGrant(_WorkloadGrant):
+    """RFC 8693: `subject_token` of `subject_token_type` jwt or id_token."""
+
+    GRANT_TYPE = TOKEN_EXCHANGE_GRANT
+    TOKEN_FIELD = "subject_token"  # noqa: S105 (a form field name)
+
+    def check(self, form: Mapping[str, str]) -> None:
+        kind = form.get("subject_token_type")
+        if kind not in JWT_TOKEN_TYPES:
+            raise InvalidTokenRequest(f"subject_token_type must be one of "
+                                      f"{', '.join(JWT_TOKEN_TYPES)}",
+                                      target="subject_token_type")
+
+
 GRANTS: dict[str, type[Grant]] = {
-    g.GRANT_TYPE: g for g in (ApiKeyGrant, PasswordGrant, RefreshTokenGrant)
+    g.GRANT_TYPE: g for g in (ApiKeyGrant, PasswordGrant, RefreshTokenGrant, CrTokenGrant,
+                              TokenExchangeGrant)
 }

@@ -15,6 +15,7 @@ from iam.api.schemas import (
     Page,
     page_of,
 )
+from iam.errors import InvalidInput
 from iam.identity import apikeys, serviceids, users
 from iam.identity.authn import Principal
 from iam.runtime import Runtime
@@ -25,6 +26,9 @@ router = APIRouter(prefix="/v1/apikeys", tags=["API keys"])
 
 
 def _owner_must_exist(session: Session, caller: Principal, iam_id: str) -> None:
+    if iam_id.startswith("iam-Profile-"):
+        raise InvalidInput("a trusted profile has no API keys: its workloads exchange their "
+                           "own OIDC tokens", target="iam_id")
     if iam_id.startswith("iam-ServiceId-"):
         serviceids.get_service_id(session, account_id=caller.account_id, service_id=iam_id)
     else:

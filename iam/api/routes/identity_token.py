@@ -1,4 +1,5 @@
-"""`POST /identity/token`: exchange an API key, a password or a refresh token.
+"""`POST /identity/token`: exchange an API key, a password, a refresh token, or a workload's
+OIDC token for a trusted profile's session (IBM's cr-token grant, RFC 8693 token exchange).
 
 Served ahead of FastAPI's middleware and router (`iam.api.app.RegistryIAM`), like the
 registry's `GET /token`: every CI job and `iam login` starts here. An API key seen in the
@@ -16,11 +17,13 @@ from iam.api.errors import OAUTH
 from iam.api.fast_routes import FastRoute, Param
 from iam.api.forms import form_pairs
 from iam.api.offload import cache_first
-from iam.api.schemas import IdentityToken
+from iam.api.schemas import ExchangedToken, IdentityToken
 from iam.runtime import Runtime
+from iam.tokens.oauth_grants import TOKEN_EXCHANGE_GRANT
 
 FORM = tuple(Param(name) for name in (
-    "grant_type", "apikey", "username", "password", "refresh_token", "account"))
+    "grant_type", "apikey", "username", "password", "refresh_token", "account", "cr_token",
+    "profile_id", "profile_name", "subject_token", "subject_token_type"))
 FIELDS = tuple(p.name for p in FORM)
 
 
@@ -49,8 +52,13 @@ async def create_identity_token(request: Request) -> JSONResponse:
                 grant_type=grant.GRANT_TYPE) as current:
             principal, pair = grant.create_token_response(form, database=database)
             current.succeeded(principal)
-        body = IdentityToken(access_token=pair.access_token, refresh_token=pair.refresh_token,
-                             expires_in=pair.expires_in, expiration=pair.expiration)
+        body: IdentityToken | ExchangedToken
+        if grant.GRANT_TYPE == TOKEN_EXCHANGE_GRANT:  # RFC 8693's answer
+            body = ExchangedToken(access_token=pair.access_token, expires_in=pair.expires_in)
+        else:
+            body = IdentityToken(access_token=pair.access_token,
+                                 refresh_token=pair.refresh_token,
+                                 expires_in=pair.expires_in, expiration=pair.expiration)
         return JSONResponse(body.model_dump(), headers={"Cache-Control": "no-store"})
 
     return await cache_first(answer)
@@ -61,7 +69,11 @@ FAST_ROUTES = (FastRoute(
     summary="IAM access token",
     description="IBM-style IAM token: `grant_type=urn:ibm:params:oauth:grant-type:apikey` "
                 "with `apikey`, `password` with `username`, `password` (and `account` when "
-                "the name exists in several), or `refresh_token`.",
-    ok=IdentityToken, form=FORM, responses={
+                "the name exists in several), or `refresh_token`; a workload's OIDC token "
+                "for a trusted profile with `urn:ibm:params:oauth:grant-type:cr-token` "
+                "(`cr_token`, `profile_id` or `profile_name`) or RFC 8693's "
+                "`urn:ietf:params:oauth:grant-type:token-exchange` (`subject_token`, "
+                "`subject_token_type` jwt or id_token; answered in RFC 8693's shape).",
+    ok=IdentityToken | ExchangedToken, form=FORM, responses={
         200: "an access token pair", 400: "RFC 6749 error (or a body of too many fields)",
         429: "too many failed attempts; see Retry-After"}),)

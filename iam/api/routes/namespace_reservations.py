@@ -42,12 +42,15 @@ def list_namespace_reservations(
 async def release_namespace_reservation(
     request: Request, name: str, caller: CurrentPrincipal, runtime: RuntimeDep,
     journal: JournalDep, response: Response,
-    region: Annotated[str, Query(max_length=64, description="Region; empty = the default")] = "",
+    region: Annotated[str | None, Query(
+        max_length=64, description="Region; omitted: the one region every known registry "
+                                   "serves (400 when they serve several)")] = None,
 ) -> NamespaceRemovalPublic:
     """Release a reserved name (system operator only): whatever its deleted namespace left
     in the registries of its region is removed first, and the name is free for any account
     once they are all empty (200, state `deleted`); 202 while that goes on; 409 when a
     registry cannot be emptied by this service (no URL, deletes refused)."""
+    region = runtime.registries.namespace_region(region, new=False)
     status = await content_operation(request.app.state.content_limiter, partial(
         runtime.namespace_removals.release, caller, journal=journal, region=region, name=name))
     if not status.done:

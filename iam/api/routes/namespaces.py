@@ -23,18 +23,23 @@ from iam.api.policy_schemas import (
 from iam.registry import namespace_listing
 
 router = APIRouter(prefix="/v1/namespaces", tags=["namespaces"])
-Region = Annotated[str, Query(max_length=64, description="Region; empty = the default")]
+Region = Annotated[str | None, Query(
+    max_length=64, description="Region; omitted: the one region every known registry serves "
+                               "(400 when they serve several)")]
 Counts = Annotated[bool, Query(description="Count repositories, images and size in the "
                                            "registries (false: a fast list)")]
 
 
-@router.put("/{name}", status_code=201)
+@router.put("/{name}", status_code=201, responses={200: {
+    "model": NamespacePublic, "description": "The account already holds it"}})
 def create_namespace(name: str, caller: CurrentPrincipal, runtime: RuntimeDep,
                      journal: JournalDep, response: Response,
-                     region: Region = "") -> NamespacePublic:
+                     region: Region = None) -> NamespacePublic:
     """Create (201); 200 if the account already holds it; 409 if another account does, or
-    while a namespace of that name is being deleted."""
+    while a namespace of that name is being deleted; 400 for a region no known registry
+    serves."""
     namespaces.check_name(name)
+    region = runtime.registries.namespace_region(region, new=True)
     namespaces.check_region(region)
     with runtime.write() as session:
         guard.require_to_create_namespace(session, runtime.roles, caller, region=region, name=name)
@@ -64,9 +69,10 @@ async def list_namespaces(request: Request, caller: CurrentPrincipal, runtime: R
 
 @router.get("/{name}")
 async def get_namespace(request: Request, name: str, caller: CurrentPrincipal,
-                        runtime: RuntimeDep, region: Region = "",
+                        runtime: RuntimeDep, region: Region = None,
                         counts: Counts = True) -> NamespaceListed:
     """One namespace, as the list shows it (what `iam namespace-rm` asks about)."""
+    region = runtime.registries.namespace_region(region, new=False)
     namespaces.check_region(region)
     found = await content_operation(request.app.state.content_limiter, partial(
         namespace_listing.show_namespace, runtime.content, caller, region=region, name=name,
@@ -80,7 +86,7 @@ async def get_namespace(request: Request, name: str, caller: CurrentPrincipal,
                    "reached, or its name waits out the registry tokens granted before)"}})
 async def delete_namespace(request: Request, name: str, caller: CurrentPrincipal,
                            runtime: RuntimeDep, journal: JournalDep, response: Response,
-                           region: Region = "") -> NamespaceRemovalPublic:
+                           region: Region = None) -> NamespaceRemovalPublic:
     """Delete the namespace with its images (IBM's `namespace-rm`): push is withheld from
     it at once, its repositories are removed from every registry of its region, and its
     name is released once they are all empty and no registry token granted before can
@@ -88,6 +94,7 @@ async def delete_namespace(request: Request, name: str, caller: CurrentPrincipal
     could not be emptied for good: the name then stays the account's); 202 while
     `deleting` (it resumes by itself; `GET /v1/namespaces` shows its state). Asked again
     while deleting: one more attempt now."""
+    region = runtime.registries.namespace_region(region, new=False)
     status = await content_operation(request.app.state.content_limiter, partial(
         runtime.namespace_removals.remove, caller, journal=journal, region=region, name=name))
     if not status.done:
