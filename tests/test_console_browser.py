@@ -182,6 +182,13 @@ def test_owner_story_from_namespace_to_pushed_image_and_its_removal(stage: Stage
     screenshot(page, "image-inspect")
     page.go_back()
 
+    page.get_by_label("Source image", exact=True).fill(f"{stage.host}/team-a/web:1.0")
+    page.get_by_label("New tag", exact=True).fill(f"{stage.host}/team-a/web:1.0-stable")
+    page.get_by_role("button", name="Copy", exact=True).click()
+    copied = page.get_by_role("row", name=re.compile(r"^1\.0-stable"))
+    original = page.get_by_role("row", name=re.compile(r"^1\.0 "))
+    assert copied.locator("code").inner_text() == original.locator("code").inner_text()
+
     page.get_by_role("link", name="Remove latest…").click()
     going = page.locator(".secret li").all_inner_texts()
     assert sorted(t.rsplit(":", 1)[1] for t in going) == ["2.0", "latest"]
@@ -189,6 +196,7 @@ def test_owner_story_from_namespace_to_pushed_image_and_its_removal(stage: Stage
     assert "These tags went with it: 2.0." in page.get_by_role("status").inner_text()
     page.get_by_role("link", name="Back to the images").click()
     assert page.get_by_role("cell", name="1.0", exact=True).is_visible()
+    assert page.get_by_role("cell", name="1.0-stable", exact=True).is_visible()
     assert page.get_by_role("cell", name="latest", exact=True).count() == 0
 
     page.get_by_role("link", name="Remove repository team-a/web…").click()
