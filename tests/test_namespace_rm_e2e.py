@@ -124,7 +124,10 @@ def push_with_token(registry: Registry, repository: str, tag: str, layout: Path,
         for descriptor in [parsed["config"], *parsed["layers"]]:
             start = http.post(f"/v2/{repository}/blobs/uploads/")
             assert start.status_code == 202, start.text
-            done = http.put(start.headers["Location"], params={"digest": descriptor["digest"]},
+            # Location carries the upload's state in its query: add the digest to it
+            location = httpx.URL(start.headers["Location"]).copy_merge_params(
+                {"digest": descriptor["digest"]})
+            done = http.put(location,
                             content=(blobs / descriptor["digest"].split(":")[1]).read_bytes(),
                             headers={"Content-Type": "application/octet-stream"})
             assert done.status_code == 201, done.text
