@@ -31,11 +31,22 @@ serve: $(RUNTIME)
 	$(BIN)/iam serve
 
 ## Lint, type-check and run the whole suite on SQLite and PostgreSQL
+# Two pytest runs (README "Development"): every test not marked `serial` on TEST_WORKERS
+# pytest-xdist workers (each file on one worker), then the `serial` group alone in file order
+# (tests/test_zz_faults.py, which stops PostgreSQL, last). Both always run; the target fails
+# if either fails.
+TEST_WORKERS ?= 2
 test: $(DEV)
 	bash scripts/ensure-system.sh
 	$(BIN)/ruff check iam tests bench
 	$(BIN)/mypy iam
-	$(BIN)/pytest
+	@parallel=0; serial=0; \
+	echo "== parallel run: $(TEST_WORKERS) workers, all tests not marked serial"; \
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not serial" || parallel=$$?; \
+	echo "== serial run: the tests marked serial, alone"; \
+	$(BIN)/pytest -p no:xdist -m serial || serial=$$?; \
+	test $$parallel -eq 0 && test $$serial -eq 0 || { \
+	echo "== make test failed: parallel run exit $$parallel, serial run exit $$serial"; exit 1; }
 
 lint: $(DEV)
 	$(BIN)/ruff check iam tests bench

@@ -17,8 +17,10 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def parse_trusted_proxies(value: str) -> tuple[Network, ...]:
-    """`10.0.0.0/8, 2001:db8::/32, 192.0.2.7` to networks; ValueError naming a bad entry."""
+def parse_trusted_proxies(value: str, *, setting: str = "IAM_TRUSTED_PROXIES"
+                          ) -> tuple[Network, ...]:
+    """`10.0.0.0/8, 2001:db8::/32, 192.0.2.7` to networks; ValueError naming `setting` and
+    the bad entry."""
     networks: list[Network] = []
     for entry in (part.strip() for part in value.split(",")):
         if not entry:
@@ -27,9 +29,9 @@ def parse_trusted_proxies(value: str) -> tuple[Network, ...]:
             networks.append(ipaddress.ip_network(entry, strict=False))
         except ValueError:
             raise ValueError(
-                f"IAM_TRUSTED_PROXIES: {entry[:60]!r} is not an address or CIDR network; "
-                "write the proxies' networks separated by commas, e.g. "
-                "10.0.0.0/8,2001:db8::/32 (or leave it empty to trust none)") from None
+                f"{setting}: {entry[:60]!r} is not an address or CIDR network; "
+                "write networks separated by commas, e.g. "
+                "10.0.0.0/8,2001:db8::/32 (or leave it empty for none)") from None
     return tuple(networks)
 
 
@@ -47,6 +49,12 @@ def _address(text: str) -> Address | None:
     if isinstance(found, ipaddress.IPv6Address) and found.ipv4_mapped is not None:
         return found.ipv4_mapped
     return found
+
+
+def in_networks(address: str, networks: Sequence[Network]) -> bool:
+    """Whether `address` (as `from_headers` gives it) lies in one of `networks`."""
+    found = _address(address)
+    return found is not None and _trusted(found, networks)
 
 
 def _trusted(address: Address, trusted: Sequence[Network]) -> bool:

@@ -45,7 +45,9 @@ class Registry(BaseModel):
     trust: Literal["bundle", "jwks"] = "bundle"
 
 
-def _config_file() -> Path | None:
+def config_file() -> Path | None:
+    """The TOML file settings are read from: `IAM_CONFIG_FILE`, else `config.toml` in the
+    data directory if there is one."""
     explicit = os.environ.get("IAM_CONFIG_FILE")
     if explicit:
         return Path(explicit)
@@ -115,6 +117,15 @@ class Settings(BaseSettings):
     namespace_removal_interval: float = Field(default=5.0, gt=0, le=300)
     log_level: str = "info"
     policies_dir: Path = Field(default_factory=roles_dir)
+    # `iam serve` over HTTPS (iam.tls checks the pair before serving); both or neither.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # Prometheus metrics (iam.metrics): off only to measure what they cost. `/metrics` is
+    # open to these networks (the TCP peer, or the client a trusted proxy names); anyone
+    # else needs the credential of a system-account identity holding MetricsReader.
+    metrics_enabled: bool = True
+    metrics_allow: str = "127.0.0.1/32,::1/128"
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     @classmethod
     def settings_customise_sources(
@@ -126,7 +137,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        path = _config_file()
+        path = config_file()
         if path is not None:
             if not path.is_file():
                 raise ValueError(f"IAM_CONFIG_FILE={path} does not exist")
@@ -173,6 +184,12 @@ class Settings(BaseSettings):
         parse_trusted_proxies(value)
         return value
 
+    @field_validator("metrics_allow")
+    @classmethod
+    def _metrics_allow_are_networks(cls, value: str) -> str:
+        parse_trusted_proxies(value, setting="IAM_METRICS_ALLOW")
+        return value
+
     @model_validator(mode="after")
     def _secret_long_enough(self) -> Settings:
         if self.hmac_secret is not None and len(self.hmac_secret.get_secret_value()) < 32:
@@ -186,6 +203,13 @@ class Settings(BaseSettings):
                              "(cached keys must outlive the time they are refreshed after)")
         return self
 
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("IAM_TLS_CERT and IAM_TLS_KEY go together (--tls-cert and "
+                             "--tls-key): give both files or neither")
+        return self
+
     @cached_property
     def db_url(self) -> str:
         """The database URL, defaulting to an SQLite file in the data directory."""
@@ -196,6 +220,10 @@ class Settings(BaseSettings):
     @cached_property
     def trusted_networks(self) -> tuple[Network, ...]:
         return parse_trusted_proxies(self.trusted_proxies)
+
+    @cached_property
+    def metrics_networks(self) -> tuple[Network, ...]:
+        return parse_trusted_proxies(self.metrics_allow, setting="IAM_METRICS_ALLOW")
 
     @property
     def keys_dir(self) -> Path:

@@ -20,6 +20,13 @@ class ConfigurationError(IamError):
     code = "bad_configuration"
 
 
+class BackupError(IamError):
+    """Raised when a backup cannot be written or restored: an unreadable, altered or wrongly
+    sealed archive, a target that is not empty, a database tool that failed."""
+
+    code = "backup_failed"
+
+
 class InvalidInput(IamError):
     """Raised when a request is well-formed but a value breaks a rule (name, role, scope...)."""
 

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
+from iam import __version__
 from iam.access import roles as role_data
 from iam.audit.activity import ActivityRecorder
 from iam.audit.trail import AuditTrail, Event
@@ -26,6 +27,7 @@ from iam.identity import server_secret
 from iam.identity.accounts import system_account
 from iam.identity.attempts import Attempts
 from iam.identity.ratelimit import FailureLimiter
+from iam.metrics.instruments import Metrics
 from iam.registry import registries as registry_data
 from iam.registry.content.cache import DigestCache
 from iam.registry.content.connection import Connections
@@ -71,6 +73,8 @@ class Runtime:
     registries: RegistryDirectory
     #: the keys of every workload-token issuer, fetched and cached per process
     issuer_keys: IssuerKeys
+    #: the Prometheus instruments of this process (`iam.metrics`)
+    metrics: Metrics
     #: the system account's id, read once (every failed authentication is recorded there)
     _system_account: str | None = field(default=None, init=False, repr=False)
     _system_account_tried: float = field(default=float("-inf"), init=False, repr=False)
@@ -82,13 +86,15 @@ class Runtime:
         secret = server_secret.load(settings)
         keyring = Keyring(settings.keys_dir)
         engine = db.make_engine(settings.db_url)
-        activity = ActivityRecorder(engine, settings.activity_flush_seconds)
-        audit = AuditTrail(engine, retention_days=settings.audit_retention_days)
+        metrics = Metrics(enabled=settings.metrics_enabled)
+        activity = ActivityRecorder(engine, settings.activity_flush_seconds, metrics=metrics)
+        audit = AuditTrail(engine, retention_days=settings.audit_retention_days,
+                           metrics=metrics)
         limiter = FailureLimiter.from_url(settings.redis_url,
                                           max_failures=settings.auth_max_failures,
                                           window=settings.auth_failure_window)
         authcache = AuthCache(engine, max_entries=settings.authz_cache_entries,
-                              poll_seconds=settings.authz_poll_seconds)
+                              poll_seconds=settings.authz_poll_seconds, metrics=metrics)
         registries = RegistryDirectory.loading(partial(_load_registries, engine))
         authcache.on_change(registries.reload)
         issuer_keys = IssuerKeys(refresh_after=settings.issuer_keys_refresh,
@@ -97,7 +103,8 @@ class Runtime:
                                  timeout=settings.issuer_fetch_timeout)
         return cls(settings=settings, engine=engine, keyring=keyring, secret=secret,
                    activity=activity, audit=audit, limiter=limiter, authcache=authcache,
-                   roles=catalog, registries=registries, issuer_keys=issuer_keys)
+                   roles=catalog, registries=registries, issuer_keys=issuer_keys,
+                   metrics=metrics)
 
     def __setattr__(self, name: str, value: object) -> None:
         super().__setattr__(name, value)
@@ -110,7 +117,8 @@ class Runtime:
     @cached_property
     def attempts(self) -> Attempts:
         return Attempts(limiter=self.limiter, audit=self.audit, activity=self.activity,
-                        system_account_id=self.system_account_id)
+                        system_account_id=self.system_account_id,
+                        outcomes=self.metrics.tokens)
 
     @cached_property
     def federation(self) -> Federation:
@@ -225,16 +233,29 @@ class Runtime:
     def start_background(self) -> None:
         self.seed_registries()
         self.system_account_id()
+        self._record_build()
         self.activity.start()
         self.audit.start()
         self.authcache.start()
         self.removal_job.start()
 
+    def _record_build(self) -> None:
+        """The build-info gauge: this version and the schema revision the database is at."""
+        try:
+            schema = db.revision_of(self.engine) or "none"
+        except SQLAlchemyError:
+            self.metrics.database_error("startup").inc()
+            schema = "unknown"
+        self.metrics.build.labels(version=__version__, schema=schema).set(1)
+
     def close(self) -> None:
+        # Dropped once stopped, so that a runtime served again (a test's second app) builds
+        # them anew rather than submitting to a pool that was shut down.
         if "removal_job" in self.__dict__:
-            self.removal_job.stop(timeout=10)
+            self.__dict__.pop("removal_job").stop(timeout=10)
         if "removal_threads" in self.__dict__:
-            self.removal_threads.shutdown(wait=True, cancel_futures=True)
+            self.__dict__.pop("namespace_removals", None)
+            self.__dict__.pop("removal_threads").shutdown(wait=True, cancel_futures=True)
         if "registry_connections" in self.__dict__:
             self.registry_connections.close()
         self.authcache.stop()

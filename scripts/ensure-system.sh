@@ -8,6 +8,7 @@ command -v wrk >/dev/null 2>&1 || need+=(wrk)
 # The console's browser tests drive Debian's Chromium by path (no browser download).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v npm >/dev/null 2>&1 || need+=(npm)  # axe-core for the accessibility scan
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]} from Debian" >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -9,6 +9,12 @@ Time goes to durability, not to what is tested: the test databases skip waiting 
 Temporary directories (SQLite files, server data) live on tmpfs when the machine has one, and
 the throw-away PostgreSQL database commits without waiting for its WAL flush. Both are still
 the real engines, with their real locking and constraints.
+
+`make test` runs the suite on two pytest-xdist workers (`--dist loadfile`: a module's tests
+stay on one worker, in their order, so a module-scoped server, registry pair or world is built
+once as in one process), then the tests marked `serial` alone. Each worker has its own session
+fixtures (its own PostgreSQL database, SQLite template and temporary directory); ports and
+Redis databases come from `tests/workers.py`.
 """
 
 from __future__ import annotations

@@ -82,10 +82,10 @@ def eq(claim: str, value: str, operator: str = "EQUALS") -> dict[str, Any]:
 
 
 @contextmanager
-def federation_world(request: pytest.FixtureRequest, root: Path,
+def federation_world(request: pytest.FixtureRequest, root: Path, backend: str,
                      **settings: Any) -> Iterator[World]:
-    """A service (on `request.param`'s backend) with the namespace, for one module."""
-    base = fresh_settings(str(request.param), request, root / "data")
+    """A service on `backend` with the namespaces team-a and team-b, for one module."""
+    base = fresh_settings(backend, request, root / "data")
     owner = initialize(base)
     with TestClient(create_app(base.model_copy(update={**FAST_KEYS, **settings}))) as client:
         world = World(client, bearer(client, owner.apikey), owner)

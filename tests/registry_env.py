@@ -16,6 +16,7 @@ import re
 import secrets
 import shutil
 import signal
+import ssl
 import subprocess
 import tarfile
 import time
@@ -25,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from tests.server import Server, free_port, make_server
+from tests.server import READY_TIMEOUT_S, Server, free_port, make_server
 
 REGISTRY_BIN = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 SKOPEO_BIN = shutil.which("skopeo") or "/usr/bin/skopeo"
@@ -65,14 +66,17 @@ class Registry:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     access_log: bool = False  # every request a line in registry.log (`requests()`)
+    address: str = "127.0.0.1"
+    tls: tuple[Path, Path] | None = None  # (certificate, key): served over HTTPS
+    verify: ssl.SSLContext | None = None  # what this helper checks an HTTPS registry with
 
     @property
     def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.address}:{self.port}"
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{'https' if self.tls else 'http'}://{self.host}"
 
     def config(self) -> str:
         indented = "".join(f"{line}\n" for line in self.auth_section.splitlines())
@@ -85,6 +89,8 @@ class Registry:
             "  delete:\n    enabled: true\n"
             "  cache:\n    blobdescriptor: inmemory\n"
             f"http:\n  addr: {self.host}\n  secret: {secrets.token_hex(16)}\n"
+            + (f"  tls:\n    certificate: {self.tls[0]}\n    key: {self.tls[1]}\n"
+               if self.tls else "")
             + indented
         )
 
@@ -96,17 +102,20 @@ class Registry:
         self.process = subprocess.Popen([REGISTRY_BIN, "serve", str(config)],
                                         stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"docker-registry exited:\n{self.logs()}")
             try:
-                if httpx.get(f"{self.url}/v2/", timeout=1).status_code == 401:
+                if httpx.get(f"{self.url}/v2/", timeout=1,
+                             verify=self.verify or True).status_code == 401:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
-        raise AssertionError(f"docker-registry did not start:\n{self.logs()}")
+        self.stop()
+        raise AssertionError(f"docker-registry not ready after {READY_TIMEOUT_S:.0f} s:\n"
+                             f"{self.logs()}")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -343,9 +352,11 @@ class Skopeo:
         return self._run("delete", "--tls-verify=false", "--creds", f"iamapikey:{key}", ref)
 
 
-def docker_login(config_dir: Path, host: str, username: str, password: str) -> Run:
+def docker_login(config_dir: Path, host: str, username: str, password: str,
+                 **extra_env: str) -> Run:
     """The real docker CLI (no daemon needed for login), with its own DOCKER_CONFIG."""
     config_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DOCKER_CONFIG": str(config_dir), "HOME": str(config_dir)}
+    env = {**os.environ, "DOCKER_CONFIG": str(config_dir), "HOME": str(config_dir),
+           **extra_env}
     return run([DOCKER_BIN, "login", host, "-u", username, "--password-stdin"], env=env,
                stdin=password + "\n")

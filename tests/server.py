@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -19,13 +19,12 @@ from typing import Any
 
 import httpx
 
+from tests.workers import free_port
+
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+# A deadline, not a wait: a server is polled every 0.1 s and used as soon as it answers. On a
+# machine shared by several test runs a start can take far longer than its usual second.
+READY_TIMEOUT_S = 120.0
 
 
 @dataclass
@@ -48,6 +47,8 @@ class Server:
     process: subprocess.Popen[bytes] | None = None
     bin_dir: Path = BIN  # where `iam` is installed: this venv, or another (tests/test_wheel.py)
     cwd: Path | None = None  # None: the test's own working directory
+    host: str = "127.0.0.1"  # the address clients use (`start` is told to bind it)
+    tls: ssl.SSLContext | None = None  # served over HTTPS: what clients verify it with
     log_path: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -55,7 +56,7 @@ class Server:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     @property
     def data_dir(self) -> Path:
@@ -71,7 +72,7 @@ class Server:
                                  f"{proc.stdout}\n{proc.stderr}")
         return result
 
-    def start(self, *extra: str, ready_within: float = 30) -> None:
+    def start(self, *extra: str, ready_within: float = READY_TIMEOUT_S) -> None:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [str(self.bin_dir / "iam"), "serve", "--port", str(self.port), "--access-log", *extra],
@@ -82,12 +83,15 @@ class Server:
             if self.process.poll() is not None:
                 raise AssertionError(f"iam serve exited:\n{self.log_path.read_text()}")
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/readyz", timeout=1,
+                             verify=self.tls or True).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise AssertionError(f"iam serve did not become ready:\n{self.log_path.read_text()}")
+        self.stop()  # not left running (nor reported later as a ResourceWarning)
+        raise AssertionError(f"iam serve not ready after {ready_within:.0f} s:\n"
+                             f"{self.log_path.read_text()}")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -64,6 +64,7 @@ ROLE_TABLE = [
     (AM, "Administrator", {f"{AM}.group.{a}" for a in ("get", "list", "create", "update",
                                                         "delete")}
      | {f"{AM}.policy.get", f"{AM}.policy.list", f"{AM}.policy.manage", f"{AM}.audit.list"}),
+    (AM, "MetricsReader", {f"{AM}.metrics.read"}),
 ]
 
 

@@ -13,7 +13,7 @@ from bench.load import run_wrk
 from bench.seed import seed
 from bench.servers import start_ceiling, start_iam
 
-pytestmark = [pytest.mark.server,
+pytestmark = [pytest.mark.server, pytest.mark.serial,  # wrk loads the machine
               pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")]
 
 

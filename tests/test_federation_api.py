@@ -33,7 +33,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
           issuers: list[Issuer]) -> Iterator[World]:
     """One service per backend: issuer A registered, profile `ci-push` for acme/web on main
     (Writer on team-a)."""
-    with federation_world(request, tmp_path_factory.mktemp("federation"),
+    with federation_world(request, tmp_path_factory.mktemp("federation"), str(request.param),
                           issuer_keys_refresh=300, issuer_keys_max_age=86400) as w:
         w.register(issuers[0].url)
         w.profile("ci-push", issuers[0].url, [eq("repository", "acme/web"),

@@ -26,8 +26,8 @@ PUSH = "repository:team-a/web:push,pull"
 @pytest.fixture(scope="module")
 def world(request: pytest.FixtureRequest,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    request.param = "sqlite"  # the cache is per process, whatever the database
-    with federation_world(request, tmp_path_factory.mktemp("keys")) as w:
+    # the keys are cached per process, whatever the database: one backend
+    with federation_world(request, tmp_path_factory.mktemp("keys"), "sqlite") as w:
         yield w
 
 

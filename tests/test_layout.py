@@ -18,8 +18,10 @@ IAM = Path(__file__).resolve().parent.parent / "iam"
 # Each part may import only parts on a lower floor (its own floor: only itself).
 FLOORS = {
     "errors": 0, "resources": 1, "client_address": 1, "names": 1, "config": 2,
+    "metrics": 2, "tls": 4,
     "store": 3, "audit": 4, "identity": 5, "access": 6, "federation": 6, "tokens": 7,
-    "registry": 8, "runtime": 9, "bootstrap": 9, "api": 10, "cli": 10, "console": 11,
+    "registry": 8, "runtime": 9, "bootstrap": 9, "backup": 9, "api": 10, "cli": 10,
+    "console": 11,
 }
 DOMAIN = {part for part, floor in FLOORS.items() if floor < FLOORS["runtime"]}
 FRAMEWORKS = ("fastapi", "starlette", "typer", "uvicorn")

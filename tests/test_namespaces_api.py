@@ -34,7 +34,9 @@ def test_create_without_region_takes_the_only_registrys_region(client: TestClien
     r = client.put("/v1/namespaces/team-a", headers=admin)
     assert r.status_code == 201, r.text
     assert r.json()["region"] == "us-south"
-    assert client.delete("/v1/namespaces/team-a", headers=admin).status_code == 200
+    gone = client.delete("/v1/namespaces/team-a", headers=admin)
+    assert gone.status_code == 200, gone.text
+    assert gone.json()["region"] == "us-south"  # found without naming the region
 
 
 @pytest.mark.regions("us-south", "eu-de")

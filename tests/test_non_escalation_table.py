@@ -156,6 +156,7 @@ class World:
     backend: str
     ids: dict[str, str] = field(default_factory=dict)  # target name -> iam_id / group id
     keys: dict[str, str] = field(default_factory=dict)  # target name -> a key id of it
+    issuers: dict[str, str] = field(default_factory=dict)  # profile target -> its issuer
     bare: str = ""  # an identity with no policy: the member and policy subject used below
     callers: dict[tuple[Pol, ...], Headers] = field(default_factory=dict)
 
@@ -212,6 +213,13 @@ def _world(backend: str, request: pytest.FixtureRequest,
                                                 "jwks": ISSUER_JWKS})
         for name in ("high_profile", "low_profile"):
             w.ids[name] = w.owner_ok("POST", "/v1/profiles", json={"name": name})["iam_id"]
+            # an issuer of its own, which a rule of the profile names (issuer-update below)
+            w.issuers[name] = w.owner_ok("POST", "/v1/issuers", json={
+                "url": f"{ISSUER}/{name}", "audiences": ["registry-iam"],
+                "jwks": ISSUER_JWKS})["id"]
+            w.owner_ok("POST", f"/v1/profiles/{w.ids[name]}/rules", json={
+                "name": "kept", "issuer": f"{ISSUER}/{name}",
+                "conditions": [{"claim": "sub", "operator": "EQUALS", "value": "kept"}]})
         for name in ("high_sid", "low_sid", "low_user", "high_profile", "low_profile"):
             for p in TARGET_POLICIES[name]:
                 w.owner_ok("POST", "/v1/policies", json=p.body({"iam_id": w.ids[name]}))
@@ -345,10 +353,19 @@ SID_OPS = [Op("serviceid-rename", _rename("serviceids"), "iam-identity.serviceid
            Op("serviceid-lock", _sid_lock, "iam-identity.serviceid.lock")]
 USER_OPS = [Op("user-rename", _rename("users"), user_action="iam-identity.user.update"),
             Op("user-password-set", _password, user_action="iam-identity.user.update")]
+def _issuer_update(w: World, h: Headers, target: str) -> int:
+    """An issuer a rule of the profile names: changing its keys changes who becomes it."""
+    r = w.call("PUT", f"/v1/issuers/{w.issuers[target]}", {**h, "If-Match": "stale"},
+               json={"max_token_age": 600})
+    return int(r.status_code)
+
+
 PROFILE_OPS = [Op("profile-rename", _profile_rename,
                   profile_action="iam-identity.profile.update"),
                Op("rule-create", _rule_create, profile_action="iam-identity.profile.update"),
-               Op("rule-delete", _rule_delete, profile_action="iam-identity.profile.update")]
+               Op("rule-delete", _rule_delete, profile_action="iam-identity.profile.update"),
+               Op("issuer-update", _issuer_update,
+                  profile_action="iam-identity.issuer.manage")]
 IDENTITY_TARGETS = {"owner": KEY_OPS + SID_OPS, "high_sid": KEY_OPS + SID_OPS,
                     "low_sid": KEY_OPS + SID_OPS, "low_user": KEY_OPS + USER_OPS,
                     "admin_group_user": KEY_OPS + USER_OPS,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import uuid
 from collections.abc import Callable
 
@@ -22,11 +21,11 @@ from iam.identity.ratelimit import (
     MemoryCounter,
     RedisCounter,
 )
+from tests.workers import redis_url
 
-REDIS_URL = os.environ.get("IAM_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 COUNTERS: dict[str, Callable[[], Counter]] = {
     "memory": MemoryCounter,
-    "redis": lambda: RedisCounter(f"{REDIS_URL}/{1 + uuid.uuid4().int % 15}"),
+    "redis": lambda: RedisCounter(redis_url()),
 }
 
 

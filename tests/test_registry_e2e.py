@@ -227,6 +227,7 @@ def _rolling_restart(env: Environment, service: str) -> None:
     old.stop()
 
 
+@pytest.mark.serial  # the pending phase must fit in the 12 s before the new key activates
 def test_pulls_keep_working_through_a_key_rotation(env: Environment, skopeo: Skopeo,
                                                    image: Path, tmp_path: Path) -> None:
     robot = create_robot(env, "rotation", [("Manager", "ns01", "us-south")])

@@ -33,7 +33,7 @@ from sqlalchemy import create_engine, text
 from tests.conftest import PG_ADMIN_URL
 from tests.server import Server, make_server
 
-pytestmark = [pytest.mark.server, pytest.mark.slow]
+pytestmark = [pytest.mark.server, pytest.mark.slow, pytest.mark.serial]  # a 1 s bound
 
 CHURN_SECONDS = float(os.environ.get("IAM_CHURN_SECONDS", "20"))
 REVOCATION_BOUND_S = 1.0

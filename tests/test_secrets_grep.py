@@ -10,7 +10,6 @@ and registry tokens, the HMAC secret, the private signing key) and near misses o
 from __future__ import annotations
 
 import base64
-import os
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -36,12 +35,12 @@ from iam.registry.basic_auth import BasicCredentials
 from iam.registry.claims import RegistryToken
 from iam.store.models import Account, ServiceId
 from iam.tokens.access_tokens import TokenPair
+from tests import workers
 from tests.conftest import PG_ADMIN_URL
 from tests.server import Server, make_server
 
 APIKEY_GRANT = "urn:ibm:params:oauth:grant-type:apikey"
 SERVICE = "registry.local"
-REDIS_URL = os.environ.get("IAM_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 SECRET = "riam_" + "S" * 43 + "ecret1"  # stands for any secret value in the repr tests
 
 
@@ -52,7 +51,7 @@ def pg_server(tmp_path: Path) -> Iterator[tuple[Server, str, str]]:
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    redis_url = f"{REDIS_URL}/{1 + uuid.uuid4().int % 15}"
+    redis_url = workers.redis_url()
     srv = make_server(tmp_path / "secrets", IAM_DATABASE_URL=url, IAM_REDIS_URL=redis_url,
                       IAM_LOG_LEVEL="debug")
     try:

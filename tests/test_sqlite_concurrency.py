@@ -17,7 +17,7 @@ import pytest
 
 from tests.server import Server, make_server
 
-pytestmark = [pytest.mark.server, pytest.mark.slow]
+pytestmark = [pytest.mark.server, pytest.mark.slow, pytest.mark.serial]  # 6 s of load
 
 THREADS = 16
 SECONDS = 6.0

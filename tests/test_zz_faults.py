@@ -27,7 +27,7 @@ from sqlalchemy import create_engine, text
 from tests.conftest import PG_ADMIN_URL
 from tests.server import Server, make_server
 
-pytestmark = [pytest.mark.server, pytest.mark.slow]
+pytestmark = [pytest.mark.server, pytest.mark.slow, pytest.mark.serial]  # stops PostgreSQL
 
 APIKEY_GRANT = "urn:ibm:params:oauth:grant-type:apikey"
 SERVICE = "registry.local"

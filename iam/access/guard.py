@@ -65,6 +65,18 @@ def require(session: Session, catalog: roles.RoleCatalog, principal: Principal, 
         raise _forbidden(action, resource)
 
 
+METRICS_READ = "iam-access-management.metrics.read"
+
+
+def require_metrics_reader(session: Session, catalog: roles.RoleCatalog, principal: Principal,
+                           *, system_account_id: str) -> None:
+    """The metrics count every account's requests and tokens: only an identity of the
+    system account may read them, holding `metrics.read` there (role MetricsReader)."""
+    if not system_account_id or principal.account_id != system_account_id:
+        raise Forbidden(METRICS_READ, f"missing action {METRICS_READ} in the system account")
+    require(session, catalog, principal, METRICS_READ)
+
+
 def require_to_create_namespace(session: Session, catalog: roles.RoleCatalog,
                                 principal: Principal, *, region: str, name: str) -> None:
     """`namespace.create` on a name that does not exist yet (no existence check)."""

@@ -13,13 +13,17 @@ from pydantic import AfterValidator
 from iam import client_address
 from iam.api.audit_middleware import admin_call
 from iam.errors import Unauthenticated
+from iam.identity import apikey_format
 from iam.identity.attempts import Client
 from iam.identity.authn import Principal, principal_from_claims
+from iam.identity.cached_principals import principal_of_key
+from iam.registry import basic_auth
 from iam.runtime import Runtime
 from iam.store.journal import ChangeJournal
 from iam.tokens import access_tokens
 
 ADMIN_ATTEMPT = "iam.admin.authenticate"
+METRICS_ATTEMPT = "iam.metrics.authenticate"
 _bearer = HTTPBearer(auto_error=False, description="An access token from /identity/token")
 
 
@@ -56,6 +60,36 @@ def get_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def get_metrics_reader(request: Request, runtime: RuntimeDep) -> Principal | None:
+    """None when the client's address is in `IAM_METRICS_ALLOW`; otherwise the caller
+    behind `Authorization`: `Bearer` and an IAM access token, or `Basic` with `iamapikey`
+    and an API key (Prometheus's `basic_auth`, which never expires). A refusal is audited
+    like the admin API's bearer check."""
+    client = client_of(request)
+    if client_address.in_networks(client.ip, runtime.settings.metrics_networks):
+        return None
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    try:
+        if scheme.lower() == "bearer" and value:
+            claims = access_tokens.verify_access(runtime.settings, runtime.keyring, value)
+            with runtime.read() as session:
+                return principal_from_claims(session, claims)
+        credentials = basic_auth.parse_basic(header) if scheme.lower() == "basic" else None
+        if credentials is None or credentials.username != basic_auth.APIKEY_USER:
+            raise Unauthenticated(reason="no_credentials")
+        digest = apikey_format.digest(credentials.password, runtime.secret)
+        with runtime.read() as session:
+            return principal_of_key(lambda: session, value=credentials.password,
+                                    digest=digest, cache=runtime.authcache)
+    except Unauthenticated as exc:
+        runtime.attempts.record_failure(client, exc, action=METRICS_ATTEMPT)
+        raise
+
+
+MetricsReader = Annotated[Principal | None, Depends(get_metrics_reader)]
 
 
 async def get_journal(request: Request, caller: CurrentPrincipal) -> ChangeJournal:

@@ -17,6 +17,7 @@ from sqlalchemy import Integer, Table, bindparam, case, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from iam.metrics.instruments import NO_METRICS, Metrics
 from iam.store.db import write_session
 from iam.store.models import ApiKey, UTCDateTime, utcnow
 from iam.store.periodic import Periodic, taking_turns
@@ -41,8 +42,10 @@ CHUNK = 200  # keys per statement (see periodic.taking_turns)
 
 
 class ActivityRecorder:
-    def __init__(self, engine: Engine, interval: float) -> None:
+    def __init__(self, engine: Engine, interval: float, *,
+                 metrics: Metrics = NO_METRICS) -> None:
         self._engine = engine
+        self._database_error = metrics.database_error("activity_flush")
         self._pending: dict[str, tuple[int, datetime]] = {}
         self._lock = threading.Lock()
         self._ticker = Periodic("iam-activity", interval, self.flush)
@@ -65,6 +68,7 @@ class ActivityRecorder:
                 for chunk in taking_turns(params, CHUNK):
                     session.connection().execute(_FLUSH, chunk)
         except SQLAlchemyError as exc:
+            self._database_error.inc()
             log.warning("could not record key activity (%s); will retry", type(exc).__name__)
             with self._lock:  # put the counts back, merged with anything newer
                 for key_id, (count, last) in pending.items():

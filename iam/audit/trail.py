@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,6 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
+from iam.metrics.instruments import NO_METRICS, Metrics
 from iam.store.db import write_session
 from iam.store.models import AuditEvent, utcnow
 from iam.store.periodic import Periodic, taking_turns
@@ -63,8 +65,13 @@ def log_line(row: dict[str, Any]) -> str:
 
 
 class AuditTrail:
-    def __init__(self, engine: Engine, *, retention_days: int) -> None:
+    def __init__(self, engine: Engine, *, retention_days: int,
+                 metrics: Metrics = NO_METRICS) -> None:
         self._engine = engine
+        self._queue_depth = metrics.audit_queue
+        self._flush_time = metrics.audit_flush
+        self._written = metrics.audit_written
+        self._database_error = metrics.database_error("audit_flush")
         self._retention = timedelta(days=retention_days)
         self._recorded: list[Event] = []  # not yet logged nor queued
         self._queue: deque[dict[str, Any]] = deque()  # rows logged, not yet in the database
@@ -104,19 +111,26 @@ class AuditTrail:
         with self._lock:
             batch = list(self._queue)
         if not batch:
+            self._queue_depth.set(self.pending())
             return 0
+        started = time.perf_counter()
         try:
             with write_session(self._engine) as session:
                 # Core executemany: the ORM's bulk-insert bookkeeping cost more than the write.
                 for rows_chunk in taking_turns(batch, CHUNK):
                     session.execute(insert(AUDIT_TABLE), rows_chunk)
         except SQLAlchemyError as exc:
+            self._database_error.inc()
+            self._queue_depth.set(self.pending())
             log.warning("could not write %d audit events (%s); will retry", len(batch),
                         type(exc).__name__)
             return 0
+        self._flush_time.observe(time.perf_counter() - started)
+        self._written.inc(len(batch))
         with self._lock:
             for _ in range(len(batch)):
                 self._queue.popleft()
+        self._queue_depth.set(self.pending())
         return len(batch)
 
     def prune(self) -> int:

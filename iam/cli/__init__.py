@@ -9,7 +9,7 @@ from iam.cli.app import app
 # Command modules, imported for their registrations. A module another change has not
 # added yet is skipped, so the CLI keeps working while features land one by one.
 for _module in ("server", "identity", "policies", "namespaces", "registry", "registries",
-                "audit", "images", "federation", "kubernetes"):
+                "audit", "images", "federation", "kubernetes", "backup"):
     try:
         importlib.import_module(f"iam.cli.{_module}")
     except ModuleNotFoundError as exc:

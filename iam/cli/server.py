@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import os
 import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -82,65 +84,103 @@ def init(
 def serve(
     host: Annotated[str, typer.Option(envvar="IAM_HOST", help="Address to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="IAM_PORT", help="Port to bind")] = 8080,
-    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes")] = 1,
+    workers: Annotated[int, typer.Option(
+        min=1, max=64, help="Worker processes, each with its own listening socket "
+                            "(SO_REUSEPORT: the kernel spreads connections over them)")] = 1,
     access_log: Annotated[bool, typer.Option(help="Log every request")] = False,
+    tls_cert: Annotated[Path | None, typer.Option(
+        help="Serve HTTPS with this PEM certificate (chain); with --tls-key "
+             "[env: IAM_TLS_CERT]")] = None,
+    tls_key: Annotated[Path | None, typer.Option(
+        help="The certificate's unencrypted PEM private key, mode 0600 "
+             "[env: IAM_TLS_KEY]")] = None,
+    metrics_port: Annotated[int | None, typer.Option(
+        min=1, max=65535, help="Serve /metrics on this port (same host) and only there "
+                               "[env: IAM_METRICS_PORT]")] = None,
     output: OutputOpt = Format.table,
 ) -> None:
     """Run the service in the foreground (migrates the database to the latest schema first;
-    Ctrl-C or SIGTERM stops it). With --output json, where it serves is one JSON line on
-    standard output; the logs go to standard error."""
+    Ctrl-C or SIGTERM stops it, SIGHUP replaces its workers one by one). With --output json,
+    where it serves is one JSON line on standard output; the logs go to standard error."""
     import uvicorn
 
-    from iam.registry.registries import check_configured
-    from iam.runtime import Runtime
-    from iam.store.db import migrate
+    from iam import tls
+    from iam.cli.workers import AddressInUse, Workers, free_port_of, listener
+    from iam.metrics import exposition
 
+    # The workers read their settings from the environment: options go there first.
+    for name, value in (("TLS_CERT", tls_cert), ("TLS_KEY", tls_key),
+                        ("METRICS_PORT", metrics_port)):
+        if value is not None:
+            os.environ[f"IAM_{name}"] = str(value)
     settings = _settings()
+    if settings.metrics_enabled and workers > 1:
+        exposition.prepare_multiprocess(settings.data_dir)  # before prometheus_client loads
+    else:
+        exposition.single_process()
     try:
-        migrate(settings.db_url)
-        check_configured(settings.registries)  # the registries the workers seed
-        Runtime.start(settings).close()  # refuse bad keys, secrets, roles before serving
+        tls.check_pair(settings.tls_cert, settings.tls_key)
+        _check_database_and_files(settings)
     except IamError as exc:
         fail(exc.message)
+    scheme = "https" if settings.tls_cert else "http"
     database = settings.db_url.split("://")[0]
+    metrics_url = (f"{scheme}://{host}:{settings.metrics_port}/metrics"
+                   if settings.metrics_port is not None else None)
     if output == Format.json:
-        typer.echo(json.dumps({"url": f"http://{host}:{port}", "database": database,
-                               "workers": workers}))
+        typer.echo(json.dumps({"url": f"{scheme}://{host}:{port}", "database": database,
+                               "workers": workers, "metrics": metrics_url}))
     else:
-        typer.echo(f"registry-iam serving on http://{host}:{port} (database {database}, "
+        typer.echo(f"registry-iam serving on {scheme}://{host}:{port} (database {database}, "
                    f"{workers} worker(s)); Ctrl-C stops it", err=True)
+        if metrics_url:
+            typer.echo(f"metrics on {metrics_url}", err=True)
+    if scheme == "https" and settings.public_url.startswith("http://"):
+        typer.echo(f"warning: IAM_PUBLIC_URL is {settings.public_url}: clients are sent there "
+                   "for tokens (the registry's realm); set it to the https:// address",
+                   err=True)
     config = uvicorn.Config("iam.console.app:create_app", factory=True, host=host, port=port,
                             workers=workers, access_log=access_log,
                             log_level=settings.log_level, timeout_graceful_shutdown=20,
                             server_header=False, log_config=_log_config(settings.log_level),
+                            ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key,
                             proxy_headers=False)  # iam.client_address decides whom to believe
-    from uvicorn.supervisors import Multiprocess
-
-    server = uvicorn.Server(config)
+    ports = [port] if settings.metrics_port is None else [port, settings.metrics_port]
     try:
         if workers == 1:
-            server.run()
+            sockets = [listener(host, p, config.backlog, reuse_port=False) for p in ports]
         else:
-            Multiprocess(config, sockets=[tcp_listener(config.bind_socket())]).run()
-    except KeyboardInterrupt:
-        pass
-    if workers == 1 and not server.started:
-        raise typer.Exit(3)  # as uvicorn.run: the app could not start
+            ports = [free_port_of(host, p) for p in ports]
+    except AddressInUse as exc:
+        fail(f"cannot listen: {exc.strerror}")
+    except OSError as exc:
+        fail(f"cannot listen on {host}: {exc.strerror or exc}")
+    if workers == 1:
+        server = uvicorn.Server(config)
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run(sockets=sockets)
+        if not server.started:
+            raise typer.Exit(3)  # as uvicorn.run: the app could not start
+        return
+
+    def bind() -> list[socket.socket]:
+        return [listener(host, p, config.backlog, reuse_port=True) for p in ports]
+
+    code = Workers(config, workers, bind, on_exit=exposition.worker_exited).run()
+    if code:
+        raise typer.Exit(code)
 
 
-def tcp_listener(sock: socket.socket) -> socket.socket:
-    """The same listening socket, declared as TCP (uvicorn#3149).
+def _check_database_and_files(settings: Settings) -> None:
+    """Migrate, then refuse bad registries, keys, secrets and roles before anything
+    listens."""
+    from iam.registry.registries import check_configured
+    from iam.runtime import Runtime
+    from iam.store.db import migrate
 
-    uvicorn binds the socket it hands to `--workers` processes with `proto` 0; accepted
-    connections inherit it, and asyncio sets TCP_NODELAY only on `IPPROTO_TCP` sockets. Left
-    so, Nagle's algorithm meets the client's delayed ACK and every keep-alive request after
-    the first waits ~40 ms (measured: 44 ms per token at any load with 2 workers).
-    """
-    if sock.family not in (socket.AF_INET, socket.AF_INET6) or sock.proto == socket.IPPROTO_TCP:
-        return sock
-    tcp = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
-    tcp.set_inheritable(True)
-    return tcp
+    migrate(settings.db_url)
+    check_configured(settings.registries)  # the registries the workers seed
+    Runtime.start(settings).close()
 
 
 def _log_config(level: str) -> dict[str, Any]:

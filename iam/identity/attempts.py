@@ -24,6 +24,7 @@ from iam.errors import Forbidden, RateLimited, Unauthenticated
 from iam.identity.apikey_format import PREFIX
 from iam.identity.authn import Principal
 from iam.identity.ratelimit import FailureLimiter
+from iam.metrics.instruments import ENDPOINTS, NO_METRICS, TokenOutcomes
 
 KEY_HINT = 4  # characters after `riam_`: tells keys apart in the trail, 24 of 256 bits
 
@@ -47,12 +48,14 @@ def key_hint(credential: str | None) -> str:
 class Attempts:
     """The failure limits and the trail of authentication attempts, with the parts they use
     (built once by the runtime). `system_account_id` names the account every failure is
-    recorded in ("" while it cannot be read)."""
+    recorded in ("" while it cannot be read); `outcomes` counts tokens issued and refused
+    (the metrics), by the registry an attempt names (`service=`)."""
 
     limiter: FailureLimiter
     audit: AuditTrail
     activity: ActivityRecorder
     system_account_id: Callable[[], str]
+    outcomes: TokenOutcomes = NO_METRICS.tokens
 
     @contextmanager
     def attempt(self, client: Client, *, action: str, credential: str | None = None,
@@ -99,8 +102,12 @@ class Attempts:
                        throttled: bool = False, credential: str | None = None,
                        username: str | None = None, **detail: Any) -> None:
         """Into the system account's trail, and the trail of the account the failure names."""
-        facts: dict[str, Any] = {**detail,
-                                 "reason": "throttled" if throttled else failure.reason}
+        reason = "throttled" if throttled else failure.reason
+        if throttled:
+            self.outcomes.throttled(action)
+        if action in ENDPOINTS:
+            self.outcomes.refused(action, str(detail.get("service", "")), reason)
+        facts: dict[str, Any] = {**detail, "reason": reason}
         if throttled and failure.reason != "throttled":
             facts["cause"] = failure.reason
         if failure.apikey_id:
@@ -146,6 +153,7 @@ class Attempt:
     detail: dict[str, Any] = field(default_factory=dict)
 
     def succeeded(self, principal: Principal, **detail: Any) -> None:
+        self.attempts.outcomes.issued(self.action, self.detail.get("service", ""))
         if principal.apikey_id:
             self.attempts.activity.record(principal.apikey_id)
             detail.setdefault("apikey_id", principal.apikey_id)

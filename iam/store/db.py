@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from alembic import command
@@ -97,11 +98,30 @@ def head_revision() -> str:
     return str(script.get_current_head())
 
 
+def revision_of(engine: Engine) -> str | None:
+    """The schema revision the database is at (None: not migrated)."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def revision_of_file(path: Path) -> str | None:
+    """The schema revision of an SQLite file (a backup's snapshot)."""
+    return current_revision(f"sqlite:///{path}")
+
+
+def is_known_revision(revision: str) -> bool:
+    """Whether this version's migrations know `revision` (it can upgrade from it)."""
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    try:
+        return script.get_revision(revision) is not None
+    except Exception:  # alembic raises several types for an unknown id
+        return False
+
+
 def current_revision(url: str) -> str | None:
     engine = make_engine(url)
     try:
-        with engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+        return revision_of(engine)
     finally:
         engine.dispose()
 

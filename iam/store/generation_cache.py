@@ -32,6 +32,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
+from iam.metrics.instruments import NO_METRICS, Count, Metrics
 from iam.store.models import AuthzGeneration, utcnow
 from iam.store.periodic import Periodic
 
@@ -76,10 +77,12 @@ def lazy_session(open_session: OpenSession, allowed: bool) -> Iterator[SessionFo
 
 
 class _Memo(Generic[K, V]):
-    """A bounded map of entries tagged with a generation; the oldest entries go first."""
+    """A bounded map of entries tagged with a generation; the oldest entries go first.
+    `hits` and `misses` count the look-ups of the token path (`AuthCache.through`)."""
 
-    def __init__(self, max_entries: int) -> None:
+    def __init__(self, max_entries: int, counters: tuple[Count, Count]) -> None:
         self.max_entries = max_entries
+        self.hits, self.misses = counters
         self._data: dict[K, tuple[int, V, datetime | None]] = {}
 
     def get(self, key: K, generation: int) -> V | None:
@@ -112,14 +115,19 @@ class AuthCache:
     principal holds on a namespace, whole token decisions (digest, registry, scopes), and
     the trust in a workload-token issuer (its registrations and claim rules)."""
 
-    def __init__(self, engine: Engine, *, max_entries: int, poll_seconds: float) -> None:
+    def __init__(self, engine: Engine, *, max_entries: int, poll_seconds: float,
+                 metrics: Metrics = NO_METRICS) -> None:
         self._engine = engine
-        self.principals: _Memo[str, Principal] = _Memo(max_entries)
-        self.held: _Memo[tuple[str, ...], frozenset[str]] = _Memo(max_entries)
-        self.decisions: _Memo[tuple[object, ...], Any] = _Memo(max_entries)  # Decision
+        self.principals: _Memo[str, Principal] = _Memo(max_entries,
+                                                       metrics.lookups("principals"))
+        self.held: _Memo[tuple[str, ...], frozenset[str]] = _Memo(max_entries,
+                                                                  metrics.lookups("held"))
+        self.decisions: _Memo[tuple[object, ...], Any] = _Memo(  # of Decision
+            max_entries, metrics.lookups("decisions"))
+        self._poll_failed = metrics.database_error("generation_poll")
         #: per workload-token issuer URL: the accounts that registered it and their claim
         #: rules (iam.federation.exchange); only issuers some account registered
-        self.federated: _Memo[str, Any] = _Memo(max_entries)
+        self.federated: _Memo[str, Any] = _Memo(max_entries, metrics.lookups("federated"))
         #: the last generation read from the database; None = unknown, the cache is off
         self.generation: int | None = None
         #: the generation the `on_change` reloads last succeeded for
@@ -133,13 +141,22 @@ class AuthCache:
     def through(self, memo: _Memo[K, V], key: K, read: Callable[[], V],
                 expires_at: Callable[[V], datetime | None] = lambda _: None) -> V:
         """`read()`'s value for `key`, kept in `memo` while the generation it was read at
-        lasts (and until `expires_at(value)`, if any)."""
+        lasts (and until `expires_at(value)`, if any); counted as a hit or a miss."""
         generation = self.generation  # taken before reading: no entry is newer than its tag
         if generation is not None:
             found = memo.get(key, generation)
             if found is not None:
+                memo.hits.inc()
                 return found
-        value = read()
+        try:
+            value = read()
+        except NeedsDatabase:
+            # Retried in a worker thread, which counts the miss (and again any inner hit).
+            raise
+        except BaseException:
+            memo.misses.inc()
+            raise
+        memo.misses.inc()
         if generation is not None:
             memo.put(key, generation, value, expires_at(value))
         return value
@@ -156,6 +173,7 @@ class AuthCache:
             with self._engine.connect() as conn:
                 value = int(conn.execute(_READ_GENERATION).scalar_one())
         except SQLAlchemyError as exc:
+            self._poll_failed.inc()
             if self.generation is not None:
                 log.warning("cannot read the authorization generation (%s); token caching is "
                             "off until it can", type(exc).__name__)

@@ -30,7 +30,8 @@ Counts = Annotated[bool, Query(description="Count repositories, images and size 
                                            "registries (false: a fast list)")]
 
 
-@router.put("/{name}", status_code=201)
+@router.put("/{name}", status_code=201, responses={200: {
+    "model": NamespacePublic, "description": "The account already holds it"}})
 def create_namespace(name: str, caller: CurrentPrincipal, runtime: RuntimeDep,
                      journal: JournalDep, response: Response,
                      region: Region = None) -> NamespacePublic:
