@@ -206,6 +206,54 @@ def test_downgrade_to_0003_drops_registries_and_keeps_the_other_triggers(
     assert "registries" in _tables(empty_db)
 
 
+# --- 0005: namespace removal ---------------------------------------------------------------
+
+def _namespace_changes(url: str) -> bool:
+    """A namespace's state change and a removal's lease renewal: the first bumps the
+    authorization generation (push is withheld from a deleting namespace), the second must
+    not (it would empty every replica's token caches while a removal runs)."""
+    engine = create_engine(url)
+    try:
+        before = _generation(url)
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE namespaces SET state = 'deleting' WHERE id = 'Namespace-1'"))
+        bumped = _generation(url) > before
+        with engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO namespace_removals (region, name_key, name, account_id, "
+                "namespace_id, started_by, started_at, release_after, lease_holder, "
+                "next_attempt_at, attempts, last_error) VALUES ('us-south', 'team-a', "
+                f"'team-a', 'acct', 'Namespace-1', '', '{NOW}', '{NOW}', 'p', '{NOW}', 0, '')"))
+        before = _generation(url)
+        with engine.begin() as conn:
+            conn.execute(text(f"UPDATE namespace_removals SET lease_until = '{NOW}'"))
+        return bumped and _generation(url) == before
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_to_0005_makes_every_namespace_active_and_keeps_the_triggers(
+        empty_db: str) -> None:
+    _seed_at_0002(empty_db)
+    migrate(empty_db, "0005")
+    assert _rows(empty_db, "SELECT id, state FROM namespaces") == [("Namespace-1", "active")]
+    assert _bumps_on_every_watched_change(empty_db)
+    assert _namespace_changes(empty_db)
+
+
+def test_downgrade_to_0004_drops_the_removals_and_the_state_and_keeps_the_namespace(
+        empty_db: str) -> None:
+    _seed_at_0002(empty_db)
+    migrate(empty_db, "0005")
+    assert _namespace_changes(empty_db)  # a removal under way
+    downgrade(empty_db, "0004")
+    assert "namespace_removals" not in _tables(empty_db)
+    assert _rows(empty_db, "SELECT id, name FROM namespaces") == [("Namespace-1", "team-a")]
+    assert _bumps_on_every_watched_change(empty_db)
+    migrate(empty_db, "0005")
+    assert _rows(empty_db, "SELECT state FROM namespaces") == [("active",)]
+
+
 # --- 0006: trusted profiles, claim rules, issuers -------------------------------------------
 
 FEDERATION_CHANGES = [

@@ -41,7 +41,8 @@ def settings(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Se
     down = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     return base.model_copy(update={
         "registries": [Registry(service="registry.local"),
-                       Registry(service="registry.us", region="us-south", url=down)],
+                       Registry(service="registry.us", region="us-south", url=down),
+                       Registry(service="registry.eu", region="eu-de")],
         "namespace_removal_interval": 300.0,  # the tests run the job themselves
         "registry_timeout": 2.0})
 
