@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import time
@@ -14,7 +13,7 @@ from typing import Annotated, Any, NoReturn
 import httpx
 import typer
 
-from iam.store.files import write_private_file
+from iam.store.files import user_config_file, write_private_file
 
 APIKEY_GRANT = "urn:ibm:params:oauth:grant-type:apikey"
 DEFAULT_ENDPOINT = "http://127.0.0.1:8080"
@@ -68,11 +67,7 @@ def iam_command() -> str:
 
 
 def config_path() -> Path:
-    explicit = os.environ.get("IAM_CLI_CONFIG")
-    if explicit:
-        return Path(explicit)
-    base = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
-    return base / "registry-iam" / "cli.json"
+    return user_config_file("cli.json", override="IAM_CLI_CONFIG")
 
 
 def load_login() -> dict[str, Any]:

@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from iam.store.files import write_private_file
+from iam.store.files import user_config_file, write_private_file
 
 NOT_FOUND = "credentials not found in native keychain"
 APIKEY_GRANT = "urn:ibm:params:oauth:grant-type:apikey"
@@ -44,11 +44,7 @@ class HelperError(Exception):
 
 
 def store_path() -> Path:
-    explicit = os.environ.get("IAM_CREDENTIALS_FILE")
-    if explicit:
-        return Path(explicit)
-    base = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
-    return base / "registry-iam" / "docker-credentials.json"
+    return user_config_file("docker-credentials.json", override="IAM_CREDENTIALS_FILE")
 
 
 def load() -> dict[str, Any]:

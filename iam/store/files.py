@@ -37,3 +37,13 @@ def write_private_file(path: Path, data: bytes) -> None:
         os.close(fd)
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
+
+
+def user_config_file(name: str, *, override: str) -> Path:
+    """A file of the user's own under `$XDG_CONFIG_HOME/registry-iam/` (`~/.config` by
+    default), unless the environment variable `override` names another path."""
+    explicit = os.environ.get(override)
+    if explicit:
+        return Path(explicit)
+    base = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
+    return base / "registry-iam" / name
