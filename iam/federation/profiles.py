@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import delete
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from iam.names import clean_description, clean_name, name_key, renamed, taken
 from iam.store import rows
@@ -41,12 +41,8 @@ def get_profile(session: Session, *, account_id: str, profile_id: str) -> Truste
 
 def list_profiles(session: Session, *, account_id: str, limit: int, start: str | None,
                   name: str | None = None) -> rows.Paged[TrustedProfile]:
-    query = select(TrustedProfile).where(TrustedProfile.account_id == account_id)
-    if name is not None:
-        if "\x00" in name:
-            return rows.Paged([], 0, None)
-        query = query.where(TrustedProfile.name_key == name_key(name.strip()))
-    return rows.page(session, query, key=col(TrustedProfile.id), limit=limit, start=start)
+    return rows.page_in_account(session, TrustedProfile, account_id=account_id, limit=limit,
+                                start=start, name=name)
 
 
 def update_profile(session: Session, *, journal: ChangeJournal, account_id: str,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from iam.errors import Conflict
 from iam.names import clean_description, clean_name, name_key, renamed, taken
@@ -42,12 +42,8 @@ def get_service_id(session: Session, *, account_id: str, service_id: str) -> Ser
 
 def list_service_ids(session: Session, *, account_id: str, limit: int, start: str | None,
                      name: str | None = None) -> rows.Paged[ServiceId]:
-    query = select(ServiceId).where(ServiceId.account_id == account_id)
-    if name is not None:  # by key: `CI-Robot` finds `ci-robot`
-        if "\x00" in name:  # no name holds it, and PostgreSQL refuses to search for it
-            return rows.Paged([], 0, None)
-        query = query.where(ServiceId.name_key == name_key(name.strip()))
-    return rows.page(session, query, key=col(ServiceId.id), limit=limit, start=start)
+    return rows.page_in_account(session, ServiceId, account_id=account_id, limit=limit,
+                                start=start, name=name)
 
 
 def update_service_id(session: Session, *, journal: ChangeJournal, account_id: str,

@@ -15,6 +15,7 @@ from sqlmodel import Session, SQLModel, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from iam.errors import Conflict, LockedEntity, NotFound, PreconditionFailed, PreconditionRequired
+from iam.names import name_key
 from iam.store.journal import ChangeJournal, Recorded
 from iam.store.models import ApiKey, GroupMember, Policy, new_tag, utcnow
 
@@ -141,6 +142,19 @@ def page(session: Session, query: SelectOfScalar[M], *, key: Any, limit: int,
     more = len(rows) > limit
     rows = rows[:limit]
     return Paged(rows, int(count), str(getattr(rows[-1], key.key)) if more else None)
+
+
+def page_in_account(session: Session, model: type[M], *, account_id: str, limit: int,
+                    start: str | None, name: str | None = None) -> Paged[M]:
+    """`page` of an account's named entities (id order), only the one of that name when
+    `name` is given, compared by its key: `CI-Robot` finds `ci-robot`."""
+    columns = model.__table__.c  # type: ignore[attr-defined]
+    query = select(model).where(columns.account_id == account_id)
+    if name is not None:
+        if "\x00" in name:  # no name holds it, and PostgreSQL refuses to search for it
+            return Paged([], 0, None)
+        query = query.where(columns.name_key == name_key(name.strip()))
+    return page(session, query, key=columns.id, limit=limit, start=start)
 
 
 def page_of(rows: Sequence[M], *, key: Callable[[M], str], limit: int,
