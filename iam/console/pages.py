@@ -110,6 +110,13 @@ def message(request: Request, title: str, text: str, *, status: int,
     return render(request, "message.html", visitor, status=status, title=title, text=text)
 
 
+def not_available(request: Request, exc: Exception, visitor: Visitor) -> HTMLResponse:
+    """The page for a thing the visitor may not read (or that is gone), noted for the audit."""
+    problems = refused(request, exc)
+    return message(request, "Not available", "; ".join(problems.general),
+                   status=problems.status, visitor=visitor)
+
+
 def see_other(url: str) -> RedirectResponse:
     """After a change: the page that shows it (so a reload does not post again)."""
     return RedirectResponse(url, status_code=303)

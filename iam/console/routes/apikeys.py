@@ -80,9 +80,7 @@ def _change(request: Request, apikey_id: str, visitor: Visitor, runtime: Runtime
         key = api.read_api_key(apikey_id, caller=visitor.principal, runtime=runtime,
                                response=Response())
     except IamError as exc:
-        problems = pages.refused(request, exc)
-        return pages.message(request, "Not available", "; ".join(problems.general),
-                             status=problems.status, visitor=visitor)
+        return pages.not_available(request, exc, visitor)
     try:
         change(apikey_id, caller=visitor.principal, runtime=runtime, journal=journal)
     except IamError as exc:

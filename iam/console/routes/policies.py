@@ -68,9 +68,7 @@ def delete_policy(request: Request, policy_id: str, visitor: VisitorDep, form: F
         policy = api.read_policy(policy_id, caller=visitor.principal, runtime=runtime,
                                  response=Response())
     except IamError as exc:
-        problems = pages.refused(request, exc)
-        return pages.message(request, "Not available", "; ".join(problems.general),
-                             status=problems.status, visitor=visitor)
+        return pages.not_available(request, exc, visitor)
     iam_id = policy.subject.get("iam_id", "")
     group_id = policy.subject.get("access_group_id", "")
     try:
