@@ -13,7 +13,7 @@ import anyio.to_thread
 from fastapi import APIRouter, FastAPI
 from starlette.requests import Request
 from starlette.routing import BaseRoute
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from iam import __version__
 from iam.api import docs, errors, offload, openapi
@@ -22,6 +22,7 @@ from iam.api.fast_routes import FastRoute
 from iam.api.middleware import (
     BodyTooLarge,
     LimitsAndHeaders,
+    StatusWatch,
     add_security_headers,
     read_body,
     refuse_too_large,
@@ -153,14 +154,7 @@ class RegistryIAM(FastAPI):
 
     async def _routed(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Through FastAPI, counted by the template of the route that matched."""
-        status = 500  # nothing sent: the server's error handling answers 500
-
-        async def watch(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
+        watch = StatusWatch(send)
         try:
             await super().__call__(scope, receive, watch)
         finally:
@@ -170,7 +164,7 @@ class RegistryIAM(FastAPI):
             counted = self.routed.get(key)
             if counted is None:
                 counted = self.routed[key] = self.state.runtime.metrics.route(*key)
-            counted.answered(status, 0.0)
+            counted.answered(watch.status, 0.0)
 
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema is None:

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import HTTPConnection
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from iam import client_address
+from iam.api.middleware import StatusWatch
 from iam.audit.trail import AuditTrail, Event
 from iam.client_address import Network
 from iam.identity.authn import Principal
@@ -90,17 +91,10 @@ class AuditChanges:
             client_ip=client_address.from_headers(str(peer), raw_headers, self.trusted),
             user_agent=dict(raw_headers).get(b"user-agent", b"").decode("latin-1")[:256])
         scope.setdefault("state", {})[_STATE] = call
-        status = 500  # an exception escaped: the server's error middleware answers 500
-
-        async def watch(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
+        watch = StatusWatch(send)
         try:
             await self.app(scope, receive, watch)
         finally:
             route = scope.get("route")
             name = getattr(route, "name", None) or f"{scope['method']} {scope['path']}"
-            self.trail.record(call.event(name, status))
+            self.trail.record(call.event(name, watch.status))

@@ -88,6 +88,20 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
             return b"".join(chunks)
 
 
+class StatusWatch:
+    """`send`, noting the status of the answer that went through it (500 until one did:
+    an exception escaped and the server's error handling answers)."""
+
+    def __init__(self, send: Send) -> None:
+        self.status = 500
+        self._send = send
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = int(message["status"])
+        await self._send(message)
+
+
 def replay(body: bytes, receive: Receive) -> Receive:
     """A `receive` that gives `body` once, then whatever the client sends next."""
     pending: bytes | None = body
