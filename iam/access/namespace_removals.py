@@ -56,6 +56,16 @@ def _lease(removal: NamespaceRemoval, holder: str, now: datetime, seconds: float
     removal.lease_until = now + timedelta(seconds=seconds)
 
 
+def _recorded(session: Session, journal: ChangeJournal, removal: NamespaceRemoval,
+              holder: str, now: datetime, lease_seconds: float) -> NamespaceRemoval:
+    """A new removal, leased to `holder` for its first attempt, written and journalled."""
+    _lease(removal, holder, now, lease_seconds)
+    session.add(removal)
+    session.flush()
+    journal.created(removal, kind=KIND)
+    return removal
+
+
 def start(session: Session, *, journal: ChangeJournal, namespace: Namespace, started_by: str,
           now: datetime, release_after: datetime, holder: str,
           lease_seconds: float) -> tuple[NamespaceRemoval, bool]:
@@ -74,11 +84,7 @@ def start(session: Session, *, journal: ChangeJournal, namespace: Namespace, sta
         region=namespace.region, name_key=namespace.name_key, name=namespace.name,
         account_id=namespace.account_id, namespace_id=namespace.id, started_by=started_by,
         started_at=now, release_after=release_after, next_attempt_at=now)
-    _lease(removal, holder, now, lease_seconds)
-    session.add(removal)
-    session.flush()
-    journal.created(removal, kind=KIND)
-    return removal, True
+    return _recorded(session, journal, removal, holder, now, lease_seconds), True
 
 
 def start_release(session: Session, *, journal: ChangeJournal, reservation: NamespaceName,
@@ -104,11 +110,7 @@ def start_release(session: Session, *, journal: ChangeJournal, reservation: Name
         region=reservation.region, name_key=reservation.name_key, name=reservation.name,
         account_id=reservation.account_id, namespace_id=None, started_by=started_by,
         started_at=now, release_after=release_after, next_attempt_at=now)
-    _lease(removal, holder, now, lease_seconds)
-    session.add(removal)
-    session.flush()
-    journal.created(removal, kind=KIND)
-    return removal, True
+    return _recorded(session, journal, removal, holder, now, lease_seconds), True
 
 
 def due(session: Session, *, now: datetime, limit: int = 20) -> list[Key]:
