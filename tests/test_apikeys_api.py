@@ -126,10 +126,9 @@ def test_database_never_holds_the_value(client: TestClient, key: dict[str, Any],
     assert key["apikey"][5:] not in text
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # a check of the file
 def test_sqlite_file_never_holds_the_value(client: TestClient, key: dict[str, Any],
-                                           settings: Settings, backend: str) -> None:
-    if backend != "sqlite":
-        pytest.skip("file check is for the SQLite backend")
+                                           settings: Settings) -> None:
     files = list(Path(settings.data_dir).glob("iam.db*"))
     assert files
     for path in files:

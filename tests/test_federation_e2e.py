@@ -255,6 +255,21 @@ def test_pull_secret_of_a_service_id_that_may_push_is_refused(e2e: E2E) -> None:
     assert result.code == 1 and "must only pull" in result.stderr
 
 
+def test_pull_secret_of_a_service_id_whose_group_may_push_is_refused(e2e: E2E) -> None:
+    iam_id = e2e.api("POST", "/v1/serviceids", json={"name": "grouped-puller"})["iam_id"]
+    e2e.namespace_policy(iam_id, "Reader")
+    group = e2e.api("POST", "/v1/groups", json={"name": "pushers"})["id"]
+    e2e.api("POST", f"/v1/groups/{group}/members", json={"iam_id": iam_id})
+    e2e.api("POST", "/v1/policies", json={
+        "subject": {"access_group_id": group}, "roles": ["Writer"],
+        "resource": {"service": "container-registry", "region": REGION,
+                     "resource_type": "namespace", "resource": "team-a"}})
+    result = e2e.server.cli("pull-secret", "--service-id", "grouped-puller", "--registry",
+                            e2e.registry.host, check=False)
+    assert result.code == 1 and "must only pull" in result.stderr
+    assert "access group 'pushers'" in result.stderr
+
+
 # --- iam-kubelet-credential-provider -----------------------------------------------------------
 
 def test_kubelet_plugin_answer_lets_skopeo_pull_with_the_pods_token(e2e: E2E) -> None:

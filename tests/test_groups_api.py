@@ -98,3 +98,20 @@ def test_managing_groups_needs_access_management_roles(client: TestClient,
     r = client.put(f"/v1/groups/{group}", json={"name": "devs2"},
                    headers={**admin, "If-Match": r.json()["entity_tag"]})
     assert r.status_code == 200 and r.json()["name"] == "devs2"
+
+
+def test_groups_filtered_by_iam_id_are_those_it_is_a_member_of(client: TestClient,
+                                                               admin: Headers) -> None:
+    devs, ops = new_group(client, admin, "devs"), new_group(client, admin, "ops")
+    new_group(client, admin, "nobody")
+    one, _ = robot(client, admin, "one")
+    two, _ = robot(client, admin, "two")
+    for group, member in ((devs, one), (ops, one), (ops, two)):
+        r = client.post(f"/v1/groups/{group}/members", json={"iam_id": member}, headers=admin)
+        assert r.status_code == 201, r.text
+    of_one = client.get("/v1/groups", params={"iam_id": one}, headers=admin).json()
+    assert sorted(g["id"] for g in of_one["data"]) == sorted([devs, ops])
+    of_two = client.get("/v1/groups", params={"iam_id": two}, headers=admin).json()
+    assert [g["id"] for g in of_two["data"]] == [ops]
+    assert client.get("/v1/groups", params={"iam_id": "iam-ServiceId-none"},
+                      headers=admin).json()["data"] == []

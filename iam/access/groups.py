@@ -47,8 +47,13 @@ def get_group(session: Session, *, account_id: str, group_id: str) -> AccessGrou
 
 
 def list_groups(session: Session, *, account_id: str, limit: int,
-                start: str | None) -> Paged[AccessGroup]:
+                start: str | None, member: str | None = None) -> Paged[AccessGroup]:
+    """The account's groups, or those `member` (an iam_id) belongs to."""
     query = select(AccessGroup).where(AccessGroup.account_id == account_id)
+    if member is not None:
+        query = query.where(col(AccessGroup.id).in_(
+            select(GroupMember.group_id).where(GroupMember.iam_id == member,
+                                               GroupMember.account_id == account_id)))
     return page(session, query, key=col(AccessGroup.id), limit=limit, start=start)
 
 

@@ -31,11 +31,16 @@ def parse_duration(text: str) -> timedelta:
 
 
 def _pull_only(api: Api, iam_id: str) -> None:
-    """Refuse a service ID whose own policies give more than Reader: the key would carry it."""
-    for policy in api.get_all("/v1/policies", iam_id=iam_id):
+    """Refuse a service ID whose policies, its own or its access groups', give more than
+    Reader: the key would carry them."""
+    held = [(policy, "") for policy in api.get_all("/v1/policies", iam_id=iam_id)]
+    for group in api.get_all("/v1/groups", iam_id=iam_id):
+        held += [(policy, f" through access group {group['name']!r}")
+                 for policy in api.get_all("/v1/policies", access_group_id=group["id"])]
+    for policy, through in held:
         service = policy["resource"].get("service")
         if service != "container-registry" or not set(policy["roles"]) <= PULL_ROLES:
-            fail(f"the service ID holds policy {policy['id']} ({service}: "
+            fail(f"the service ID holds policy {policy['id']}{through} ({service}: "
                  f"{', '.join(policy['roles'])}); a pull secret's key must only pull: give it "
                  "a service ID whose policies are container-registry Reader only")
 

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
 
 from iam.access import groups, guard
 from iam.api.deps import CurrentPrincipal, IfMatch, JournalDep, Limit, PageStart, RuntimeDep
@@ -33,11 +35,15 @@ def create_group(body: GroupCreate, caller: CurrentPrincipal, runtime: RuntimeDe
 
 @router.get("")
 def list_groups(caller: CurrentPrincipal, runtime: RuntimeDep, limit: Limit = 100,
-                pagestart: PageStart = None) -> Page[GroupPublic]:
+                pagestart: PageStart = None,
+                iam_id: Annotated[str | None, Query(max_length=128)] = None,
+                ) -> Page[GroupPublic]:
+    """The account's access groups; with `iam_id`, the groups that identity is a member of
+    (as IBM's `GET /groups?iam_id=`)."""
     with runtime.read() as session:
         guard.require(session, runtime.roles, caller, "iam-access-management.group.list")
         found = groups.list_groups(session, account_id=caller.account_id, limit=limit,
-                                   start=pagestart)
+                                   start=pagestart, member=iam_id)
     return page_of(found, GroupPublic.of, limit=limit)
 
 
