@@ -323,3 +323,40 @@ def test_console_sessions_come_with_0008_and_go_with_its_downgrade(empty_db: str
     assert {"ix_console_sessions_account_id", "ix_console_sessions_iam_id"} <= indexes
     downgrade(empty_db, "-1")
     assert "console_sessions" not in _tables(empty_db)
+
+
+# --- 0009: 64-bit audit event ids ------------------------------------------------------------
+
+_COLUMNS = "ts, account_id, actor, action, outcome, target, client_ip, user_agent, detail"
+_VALUES = "CURRENT_TIMESTAMP, '', '', 'test', 'success', '', '', '', '{}'"
+AUDIT_EVENT = f"INSERT INTO audit_events ({_COLUMNS}) VALUES ({_VALUES})"
+AUDIT_EVENT_WITH_ID = f"INSERT INTO audit_events (id, {_COLUMNS}) VALUES (:id, {_VALUES})"
+LAST_32_BIT = 2**31 - 1
+
+
+def test_audit_event_ids_go_past_the_32_bit_limit_after_0009(empty_db: str) -> None:
+    migrate(empty_db, "0009")
+    engine = create_engine(empty_db)
+    try:
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":  # the sequence's next value
+                conn.execute(text(f"SELECT setval('audit_events_id_seq', {LAST_32_BIT})"))
+            else:  # SQLite's next rowid
+                conn.execute(text(AUDIT_EVENT_WITH_ID), {"id": LAST_32_BIT})
+            conn.execute(text(AUDIT_EVENT))
+    finally:
+        engine.dispose()
+    assert max(r[0] for r in _rows(empty_db, "SELECT id FROM audit_events")) == LAST_32_BIT + 1
+
+
+def test_downgrade_below_0009_keeps_the_audit_trail(empty_db: str) -> None:
+    migrate(empty_db, "0009")
+    engine = create_engine(empty_db)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(AUDIT_EVENT))
+    finally:
+        engine.dispose()
+    downgrade(empty_db, "0008")
+    migrate(empty_db, "0009")
+    assert len(_rows(empty_db, "SELECT id FROM audit_events")) == 1

@@ -18,6 +18,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     String,
     Text,
     UniqueConstraint,
@@ -379,7 +380,10 @@ class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_events"
     __table_args__ = (Index("ix_audit_events_account_ts", "account_id", "ts"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    # 64-bit on PostgreSQL (0009: a serial's sequence ends at 2**31 - 1); SQLite's INTEGER
+    # primary key is its 64-bit rowid, which a BIGINT primary key would not be.
+    id: int | None = Field(default=None, primary_key=True,
+                           sa_type=BigInteger().with_variant(Integer(), "sqlite"))
     ts: datetime = _ts(nullable=False, index=True)
     account_id: str = Field(default="", max_length=64)
     actor: str = Field(default="", max_length=80, index=True)
