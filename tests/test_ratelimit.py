@@ -72,6 +72,16 @@ def test_password_is_refused_per_name_and_address(limiter: FailureLimiter) -> No
     assert 1 <= refused.value.retry_after <= 30
 
 
+def test_every_spelling_of_one_user_name_shares_its_budget(limiter: FailureLimiter) -> None:
+    """Sign-in finds `alice` by its name key, with or without `@account`: so must the count."""
+    address = _address()
+    for spelling in ("alice", "ALICE@Account-1234", "\uff41\uff4c\uff49\uff43\uff45"):
+        limiter.check_password(client_ip=address, username=spelling)
+        limiter.password_failed(client_ip=address, username=spelling)
+    with pytest.raises(RateLimited):
+        limiter.check_password(client_ip=address, username=" Alice ")
+
+
 def test_password_failures_elsewhere_never_lock_the_name_out(limiter: FailureLimiter) -> None:
     for _ in range(3):
         stranger = _address()

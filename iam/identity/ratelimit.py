@@ -26,6 +26,7 @@ import time
 from typing import Protocol
 
 from iam.errors import RateLimited
+from iam.names import name_key
 
 log = logging.getLogger("iam.ratelimit")
 
@@ -119,6 +120,14 @@ class RedisCounter:
         return int(count), max(int(ttl), 1)
 
 
+def counted_name(username: str) -> str:
+    """The name a password attempt counts against: the user name as sign-in compares it
+    (`name_key`), without an `@account` suffix, so that `alice`, `ALICE@<account>` and a
+    full-width `alice` (one user to the sign-in) are one subject, not three budgets."""
+    name = username.rpartition("@")[0] if "@" in username else username
+    return name_key(name)
+
+
 def counted_address(client_ip: str) -> str:
     """What an address is counted as: itself, or its /64 for IPv6."""
     try:
@@ -169,7 +178,8 @@ class FailureLimiter:
     def _password_subjects(self, client_ip: str, username: str) -> list[tuple[str, int]]:
         address = counted_address(client_ip)
         return [(_subject_key("pw-ip", address), self.max_failures * PASSWORD_ADDRESS_FACTOR),
-                (_subject_key("pw-user-ip", username.lower(), address), self.max_failures)]
+                (_subject_key("pw-user-ip", counted_name(username), address),
+                 self.max_failures)]
 
     def check_password(self, *, client_ip: str, username: str) -> None:
         """RateLimited when the address, or this name from this address, is over its limit."""
