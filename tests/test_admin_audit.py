@@ -229,6 +229,8 @@ def test_refused_calls_leave_one_event_each_with_the_error_and_no_change(
          "admin.create_namespace"),
         (lambda: client.post("/v1/nothing", headers=admin), "failure",
          "admin.POST /v1/nothing"),
+        (lambda: client.patch("/v1/namespaces/team-x", headers=admin), "failure",
+         "admin.PATCH /v1/namespaces/team-x"),  # 405: not the PUT route's name
     ]
     answers = [send() for send, _, _ in refused]
     events = _trail(settings, expect=len(refused))
@@ -239,7 +241,7 @@ def test_refused_calls_leave_one_event_each_with_the_error_and_no_change(
         assert detail["error"] == r.json()["errors"][0]["message"]
         assert "after" not in detail and "before" not in detail
     # no caller without a token, nor on a path no route serves (no route checked it)
-    assert [e["actor"] for e in events] == ["", *[owner.iam_id] * 3, ""]
+    assert [e["actor"] for e in events] == ["", *[owner.iam_id] * 3, "", ""]
 
 
 def test_public_fields_are_columns_and_never_a_digest_hash_or_key() -> None:

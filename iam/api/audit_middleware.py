@@ -95,6 +95,8 @@ class AuditChanges:
         try:
             await self.app(scope, receive, watch)
         finally:
-            route = scope.get("route")
+            # A 405 comes from a route whose path matched but not its method: its name would
+            # say the call was that route's (a DELETE audited as `update_service_id`).
+            route = scope.get("route") if watch.status != 405 else None
             name = getattr(route, "name", None) or f"{scope['method']} {scope['path']}"
             self.trail.record(call.event(name, watch.status))
