@@ -191,6 +191,45 @@ def test_changes_show_public_fields_before_and_after_never_a_secret(
                 assert value not in trail
 
 
+def test_deleting_an_identity_names_every_key_membership_and_policy_that_went_with_it(
+        client: TestClient, admin: Headers) -> None:
+    sid = client.post("/v1/serviceids", json={"name": "robot"}, headers=admin).json()
+    key = client.post("/v1/apikeys", json={"name": "k", "iam_id": sid["iam_id"]},
+                      headers=admin).json()
+    group = client.post("/v1/groups", json={"name": "g"}, headers=admin).json()
+    client.post(f"/v1/groups/{group['id']}/members", json={"iam_id": sid["iam_id"]},
+                headers=admin).raise_for_status()
+    policy = client.post("/v1/policies", headers=admin, json={
+        "subject": {"iam_id": sid["iam_id"]}, "roles": ["Viewer"],
+        "resource": {"service": "iam-identity"}}).json()
+    assert client.delete(f"/v1/serviceids/{sid['id']}", headers=admin).status_code == 204
+    deleted = _admin_events(client, admin, expect=5)[-1]
+    assert deleted["action"] == "admin.delete_service_id"
+    detail = deleted["detail"]
+    assert detail["before"]["iam_id"] == sid["iam_id"]
+    assert [(p["kind"], "before" in p, "after" in p) for p in detail["also"]] == [
+        ("API key", True, False), ("group member", True, False), ("policy", True, False)]
+    assert detail["also"][0]["before"]["id"] == key["id"]
+    assert detail["also"][1]["before"]["group_id"] == group["id"]
+    assert detail["also"][2]["before"]["id"] == policy["id"]
+    assert "key_hash" not in json.dumps(detail)
+
+
+def test_deleting_a_group_names_its_memberships_and_policies(client: TestClient,
+                                                            admin: Headers) -> None:
+    sid = client.post("/v1/serviceids", json={"name": "robot"}, headers=admin).json()
+    group = client.post("/v1/groups", json={"name": "g"}, headers=admin).json()
+    client.post(f"/v1/groups/{group['id']}/members", json={"iam_id": sid["iam_id"]},
+                headers=admin).raise_for_status()
+    client.post("/v1/policies", headers=admin, json={
+        "subject": {"access_group_id": group["id"]}, "roles": ["Viewer"],
+        "resource": {"service": "iam-identity"}}).raise_for_status()
+    assert client.delete(f"/v1/groups/{group['id']}", headers=admin).status_code == 204
+    deleted = _admin_events(client, admin, expect=5)[-1]
+    assert deleted["action"] == "admin.delete_group"
+    assert [p["kind"] for p in deleted["detail"]["also"]] == ["group member", "policy"]
+
+
 def test_a_lock_already_held_changes_nothing_and_says_so(
         client: TestClient, admin: Headers) -> None:
     sid = client.post("/v1/serviceids", json={"name": "robot"}, headers=admin).json()

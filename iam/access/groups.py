@@ -8,7 +8,6 @@ their key (`iam.names.name_key`).
 
 from __future__ import annotations
 
-from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from iam.errors import Conflict, InvalidInput, NotFound
@@ -25,7 +24,15 @@ from iam.store.models import (
     new_tag,
     utcnow,
 )
-from iam.store.rows import Paged, delete_row, get_in_account, guarded_update, insert, page
+from iam.store.rows import (
+    Paged,
+    delete_journalled,
+    delete_row,
+    get_in_account,
+    guarded_update,
+    insert,
+    page,
+)
 
 KIND = "access group"
 MEMBER = "group member"
@@ -71,8 +78,10 @@ def delete_group(session: Session, *, journal: ChangeJournal, account_id: str,
                  group_id: str) -> None:
     """Delete the group with its memberships and its policies."""
     row = get_group(session, account_id=account_id, group_id=group_id)
-    session.execute(delete(GroupMember).where(GroupMember.group_id == row.id))  # type: ignore[arg-type]
-    session.execute(delete(Policy).where(Policy.subject_group_id == row.id))  # type: ignore[arg-type]
+    delete_journalled(session, GroupMember, col(GroupMember.group_id) == row.id, kind=MEMBER,
+                      journal=journal)
+    delete_journalled(session, Policy, col(Policy.subject_group_id) == row.id, kind="policy",
+                      journal=journal)
     delete_row(session, row, kind=KIND, journal=journal)
 
 

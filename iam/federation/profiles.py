@@ -61,6 +61,6 @@ def delete_profile(session: Session, *, journal: ChangeJournal, account_id: str,
     """Delete with its claim rules, memberships and policies."""
     row = get_profile(session, account_id=account_id, profile_id=profile_id)
     session.execute(delete(ClaimRule).where(col(ClaimRule.profile_id) == row.id))
-    rows.delete_identity_dependents(session, row.iam_id)
+    rows.delete_identity_dependents(session, row.iam_id, journal=journal)
     rows.delete_row(session, row, kind=KIND, journal=journal)
     return row

@@ -71,6 +71,6 @@ def delete_service_id(session: Session, *, journal: ChangeJournal, account_id: s
     account = session.get(Account, account_id)
     if account is not None and account.owner_iam_id == row.iam_id:
         raise Conflict("the account owner's service ID cannot be deleted", target=KIND)
-    rows.delete_identity_dependents(session, row.iam_id)
+    rows.delete_identity_dependents(session, row.iam_id, journal=journal)
     rows.delete_row(session, row, kind=KIND, journal=journal)
     return row

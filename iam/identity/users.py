@@ -104,6 +104,6 @@ def delete_user(session: Session, *, journal: ChangeJournal, account_id: str,
                 iam_id: str) -> User:
     row = get_user(session, account_id=account_id, iam_id=iam_id)
     rows.require_unlocked(row, kind=KIND, doing="deleting")
-    rows.delete_identity_dependents(session, row.iam_id)
+    rows.delete_identity_dependents(session, row.iam_id, journal=journal)
     rows.delete_row(session, row, kind=KIND, journal=journal)
     return row

@@ -166,8 +166,22 @@ def page_of(rows: Sequence[M], *, key: Callable[[M], str], limit: int,
     return Paged(after[:limit], len(rows), key(after[limit - 1]) if more else None)
 
 
-def delete_identity_dependents(session: Session, iam_id: str) -> None:
+def delete_journalled(session: Session, model: type[Recorded], where: Any, *, kind: str,
+                      journal: ChangeJournal) -> None:
+    """Delete the rows of `model` that `where` selects, each in the journal: the audit event
+    of what took them with it names every one (a key, a policy), not only the deleted
+    identity or group."""
+    for row in session.exec(select(model).where(where)).all():
+        journal.deleted(row, kind=kind)
+    session.execute(delete(model).where(where))
+
+
+def delete_identity_dependents(session: Session, iam_id: str, *,
+                               journal: ChangeJournal) -> None:
     """An identity's API keys, group memberships and policies die with it."""
-    session.execute(delete(ApiKey).where(col(ApiKey.iam_id) == iam_id))
-    session.execute(delete(GroupMember).where(col(GroupMember.iam_id) == iam_id))
-    session.execute(delete(Policy).where(col(Policy.subject_iam_id) == iam_id))
+    delete_journalled(session, ApiKey, col(ApiKey.iam_id) == iam_id, kind="API key",
+                      journal=journal)
+    delete_journalled(session, GroupMember, col(GroupMember.iam_id) == iam_id,
+                      kind="group member", journal=journal)
+    delete_journalled(session, Policy, col(Policy.subject_iam_id) == iam_id, kind="policy",
+                      journal=journal)
