@@ -37,3 +37,9 @@ def test_init_writing_the_key_to_a_file_logs_in_from_that_file(fresh: Path) -> N
     assert "riam_" not in result.stdout
     assert f"iam login --apikey @{key} --endpoint http://127.0.0.1:8080" in result.stdout
     assert key.read_text().startswith("riam_") and key.stat().st_mode & 0o777 == 0o600
+
+
+def test_init_names_the_web_console(fresh: Path) -> None:
+    result = runner.invoke(app, ["init"])
+    assert result.exit_code == 0, result.output
+    assert "open the web console: http://127.0.0.1:8080/console" in result.stdout

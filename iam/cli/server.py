@@ -78,6 +78,8 @@ def init(
     typer.echo(f"  2. In a second terminal, log the CLI in:  {login}")
     typer.echo(f"  3. Then: {iam} service-id-create ci-robot, and README.md's "
                "\"Connect your registry\"")
+    typer.echo(f"  Or, once it serves, open the web console: {settings.public_url}/console "
+               "(sign in with the owner's API key)")
 
 
 @app.command("serve")
