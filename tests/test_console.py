@@ -48,8 +48,10 @@ class World:
         ).raise_for_status()
         self.reader_key = self.api.post("/v1/apikeys", headers=self.admin, json={
             "name": "r", "iam_id": reader["iam_id"]}).json()["apikey"]
-        self.api.post("/v1/users", json={"name": "alice", "password": PASSWORD},
-                      headers=self.admin).raise_for_status()
+        alice = self.api.post("/v1/users", json={"name": "alice", "password": PASSWORD},
+                              headers=self.admin)
+        alice.raise_for_status()
+        self.alice_iam_id = alice.json()["iam_id"]
 
     def browser(self) -> TestClient:
         return TestClient(self.api.app, base_url=BASE)
@@ -364,3 +366,64 @@ def test_the_operator_adds_a_registry_and_others_only_read_the_list(world: World
     r = browser.post("/console/operator/registries/registry.console/delete",
                      data={"csrf_token": csrf})
     assert r.status_code == 200 and "registry.console" not in r.text
+
+
+# -- users --------------------------------------------------------------------------------
+
+def _user(world: World, name: str) -> str:
+    r = world.api.post("/v1/users", json={"name": name, "password": PASSWORD},
+                       headers=world.admin)
+    r.raise_for_status()
+    return str(r.json()["iam_id"])
+
+
+def test_a_user_is_locked_from_its_page_and_then_neither_renamed_nor_deleted(
+        world: World) -> None:
+    iam_id = _user(world, "carol")
+    page_url = f"/console/users/{iam_id}"
+    browser, csrf = owner_browser(world)
+    page = browser.get(page_url)
+    assert f'action="{page_url}/lock"' in page.text and f'action="{page_url}/delete"' in page.text
+    r = browser.post(f"{page_url}/lock", data={"csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == page_url
+    page = browser.get(page_url)
+    assert "locked (protected from change and deletion)" in page.text
+    assert f'action="{page_url}/unlock"' in page.text
+    assert f'action="{page_url}/delete"' not in page.text and "Rename" not in page.text
+    forged = browser.post(f"{page_url}/delete", data={"csrf_token": csrf})
+    assert forged.status_code == 409 and "unlock it" in alerts(forged.text)
+    assert world.api.get(f"/v1/users/{iam_id}", headers=world.admin).json()["locked"] is True
+    r = browser.post(f"{page_url}/unlock", data={"csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303
+    assert world.api.get(f"/v1/users/{iam_id}", headers=world.admin).json()["locked"] is False
+
+
+def test_a_user_is_renamed_from_its_page(world: World) -> None:
+    iam_id = _user(world, "dave")
+    page_url = f"/console/users/{iam_id}"
+    browser, csrf = owner_browser(world)
+    tag = re.search(r'name="entity_tag" value="([^"]+)"', browser.get(page_url).text)
+    assert tag is not None
+    r = browser.post(f"{page_url}/update", data={"csrf_token": csrf, "name": "david",
+                                                 "entity_tag": tag.group(1)})
+    assert r.status_code == 200 and "User david" in r.text
+    assert world.api.get(f"/v1/users/{iam_id}", headers=world.admin).json()["name"] == "david"
+    stale = browser.post(f"{page_url}/update", data={"csrf_token": csrf, "name": "dave",
+                                                     "entity_tag": tag.group(1)})
+    assert stale.status_code == 412 and "fetch it again" in alerts(stale.text)
+
+
+def test_a_user_without_user_update_sees_only_its_password_form(world: World) -> None:
+    """alice holds no policy: on her own page, no lock, rename or delete; her password."""
+    browser = world.browser()
+    sign_in(browser, username="alice", password=PASSWORD)
+    page = browser.get(f"/console/users/{world.alice_iam_id}")
+    assert page.status_code == 200
+    assert "Change your password" in page.text
+    for absent in ("/lock\"", "/unlock\"", "/delete\"", "Rename"):
+        assert absent not in page.text, absent
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert csrf is not None
+    forged = browser.post(f"/console/users/{world.alice_iam_id}/lock",
+                          data={"csrf_token": csrf.group(1)})
+    assert forged.status_code == 403 and "iam-identity.user.update" in alerts(forged.text)

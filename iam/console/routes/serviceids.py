@@ -76,12 +76,8 @@ def update_service_id(request: Request, iam_id: str, visitor: VisitorDep, form: 
 def _lock(request: Request, iam_id: str, visitor: VisitorDep, runtime: RuntimeDep,
           journal: JournalDep, locked: bool) -> Response:
     change = api.lock_service_id if locked else api.unlock_service_id
-    try:
-        change(iam_id, caller=visitor.principal, runtime=runtime, journal=journal)
-    except IamError as exc:
-        return identity_page.render(request, visitor, runtime, iam_id,
-                                    problems=pages.refused(request, exc))
-    return pages.see_other(f"/console/serviceids/{iam_id}")
+    return identity_page.act(request, visitor, runtime, iam_id, lambda: change(
+        iam_id, caller=visitor.principal, runtime=runtime, journal=journal))
 
 
 @router.post("/{iam_id}/lock", name="lock_service_id")
@@ -99,10 +95,6 @@ def unlock_service_id(request: Request, iam_id: str, visitor: VisitorDep, form: 
 @router.post("/{iam_id}/delete", name="delete_service_id")
 def delete_service_id(request: Request, iam_id: str, visitor: VisitorDep, form: FormDep,
                       runtime: RuntimeDep, journal: JournalDep) -> Response:
-    try:
-        api.delete_service_id(iam_id, caller=visitor.principal, runtime=runtime,
-                              journal=journal)
-    except IamError as exc:
-        return identity_page.render(request, visitor, runtime, iam_id,
-                                    problems=pages.refused(request, exc))
-    return pages.see_other("/console/serviceids")
+    return identity_page.act(request, visitor, runtime, iam_id, lambda: api.delete_service_id(
+        iam_id, caller=visitor.principal, runtime=runtime, journal=journal),
+        then="/console/serviceids")
