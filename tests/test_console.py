@@ -427,3 +427,88 @@ def test_a_user_without_user_update_sees_only_its_password_form(world: World) ->
     forged = browser.post(f"/console/users/{world.alice_iam_id}/lock",
                           data={"csrf_token": csrf.group(1)})
     assert forged.status_code == 403 and "iam-identity.user.update" in alerts(forged.text)
+
+
+# -- a policy's roles, changed in place ---------------------------------------------------
+
+def _robot(world: World, name: str, *policies: tuple[list[str], dict[str, str]]) -> dict[str, str]:
+    """A service ID with policies (roles, resource) and a key: {iam_id, apikey, policy ids}."""
+    sid = world.api.post("/v1/serviceids", json={"name": name}, headers=world.admin).json()
+    made = {"iam_id": sid["iam_id"]}
+    for i, (roles, resource) in enumerate(policies):
+        r = world.api.post("/v1/policies", headers=world.admin, json={
+            "subject": {"iam_id": sid["iam_id"]}, "roles": roles, "resource": resource})
+        r.raise_for_status()
+        made[f"policy{i}"] = r.json()["id"]
+    made["apikey"] = world.api.post("/v1/apikeys", headers=world.admin, json={
+        "name": "k", "iam_id": sid["iam_id"]}).json()["apikey"]
+    return made
+
+
+TEAM_A = {"service": "container-registry", "region": "us-south", "resource_type": "namespace",
+          "resource": "team-a"}
+EVERY_NAMESPACE = {"service": "container-registry"}
+
+
+def _policy(world: World, policy_id: str) -> dict[str, object]:
+    r = world.api.get(f"/v1/policies/{policy_id}", headers=world.admin)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def test_a_policys_roles_are_changed_in_place_from_its_subjects_page(world: World) -> None:
+    robot = _robot(world, "edit-robot", (["Reader"], TEAM_A))
+    policy_id = robot["policy0"]
+    browser, csrf = owner_browser(world)
+    page = browser.get(f"/console/serviceids/{robot['iam_id']}").text
+    form = page.split(f'action="/console/policies/{policy_id}/update"', 1)[1].split("</form>")[0]
+    assert re.search(rf'id="edit-{policy_id}-Reader"[^>]* checked', form)
+    assert not re.search(rf'id="edit-{policy_id}-Writer"[^>]* checked', form)
+    assert "<strong>Writer</strong>" in form  # each role with its description, as on create
+    tag = _policy(world, policy_id)["entity_tag"]
+    r = browser.post(f"/console/policies/{policy_id}/update", follow_redirects=False, data={
+        "csrf_token": csrf, "entity_tag": tag, "roles": ["Reader", "Writer"]})
+    assert r.status_code == 303 and r.headers["location"].endswith(robot["iam_id"])
+    changed = _policy(world, policy_id)
+    assert changed["roles"] == ["Reader", "Writer"] and changed["resource"] == TEAM_A
+    page = browser.get(r.headers["location"]).text
+    row = page.split(f'action="/console/policies/{policy_id}/update"')[0].rsplit("<tr>", 1)[1]
+    assert "Reader, Writer" in row and "docker push" in row  # what they now allow
+    stale = browser.post(f"/console/policies/{policy_id}/update", data={
+        "csrf_token": csrf, "entity_tag": tag, "roles": ["Manager"]})
+    assert stale.status_code == 412 and "fetch it again" in alerts(stale.text)
+    assert _policy(world, policy_id)["roles"] == ["Reader", "Writer"]
+
+
+def test_a_policy_left_without_roles_is_refused_beside_its_check_boxes(world: World) -> None:
+    robot = _robot(world, "empty-robot", (["Reader"], TEAM_A))
+    policy_id = robot["policy0"]
+    browser, csrf = owner_browser(world)
+    tag = _policy(world, policy_id)["entity_tag"]
+    r = browser.post(f"/console/policies/{policy_id}/update",
+                     data={"csrf_token": csrf, "entity_tag": tag})
+    assert r.status_code == 400
+    assert field_errors(r.text) == ["a policy needs at least one role"]
+    assert f'aria-describedby="edit-{policy_id}-error"' in r.text
+    assert f'id="edit-{policy_id}-error"' in r.text and "<details open>" in r.text
+    assert _policy(world, policy_id)["roles"] == ["Reader"]
+
+
+def test_a_visitor_cannot_raise_a_policy_above_what_it_may_grant_through_the_form(
+        world: World) -> None:
+    """Administrator on team-a, Reader on every namespace: it may change its team-a policy,
+    not raise its every-namespace Reader to Administrator (the API's rule refuses)."""
+    robot = _robot(world, "team-a-admin", (["Administrator"], TEAM_A),
+                   (["Reader"], EVERY_NAMESPACE), (["Viewer"], {"service": "iam-identity"}))
+    browser = world.browser()
+    csrf = sign_in(browser, apikey=robot["apikey"])
+    page = browser.get(f"/console/serviceids/{robot['iam_id']}").text
+    assert f'action="/console/policies/{robot["policy0"]}/update"' in page
+    assert f'action="/console/policies/{robot["policy1"]}/update"' not in page
+    assert f'action="/console/policies/{robot["policy2"]}/update"' not in page
+    tag = _policy(world, robot["policy1"])["entity_tag"]
+    r = browser.post(f"/console/policies/{robot['policy1']}/update", data={
+        "csrf_token": csrf, "entity_tag": tag, "roles": ["Administrator"]})
+    assert r.status_code == 403
+    assert "missing action container-registry.policy.manage" in alerts(r.text)
+    assert _policy(world, robot["policy1"])["roles"] == ["Reader"]

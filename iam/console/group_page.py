@@ -33,4 +33,4 @@ def render(request: Request, visitor: Visitor, runtime: Runtime, group_id: str, 
         members=members, may=permissions.allowed(runtime, caller, *ACTIONS),
         policies=policy_view.of_subject(runtime, caller, group_id=group_id),
         grantable=policy_view.grantable(runtime, caller),
-        subject={"access_group_id": group_id}, **{"form_roles": {}, **extra})
+        subject={"access_group_id": group_id}, **{"form_roles": {}, "edit_roles": {}, **extra})

@@ -69,7 +69,7 @@ def render(request: Request, visitor: Visitor, runtime: Runtime, iam_id: str, *,
         policies=policy_view.of_subject(runtime, caller, iam_id=iam_id),
         grantable=policy_view.grantable(runtime, caller), subject={"iam_id": iam_id},
         base=url_of(iam_id),
-        docker_hosts=registry_hosts(runtime), **{"form_roles": {}, **extra})
+        docker_hosts=registry_hosts(runtime), **{"form_roles": {}, "edit_roles": {}, **extra})
 
 
 def act(request: Request, visitor: Visitor, runtime: Runtime, iam_id: str,

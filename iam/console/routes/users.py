@@ -1,5 +1,6 @@
 """Users: list, create (name and password), and one user's page (rename, set a password,
-lock, unlock, delete, its API keys and policies). Each form calls the API's route function for it."""
+lock, unlock, delete, its API keys and policies). Each form calls the API's route function
+for it."""
 
 from __future__ import annotations
 
