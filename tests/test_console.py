@@ -512,3 +512,45 @@ def test_a_visitor_cannot_raise_a_policy_above_what_it_may_grant_through_the_for
     assert r.status_code == 403
     assert "missing action container-registry.policy.manage" in alerts(r.text)
     assert _policy(world, robot["policy1"])["roles"] == ["Reader"]
+
+
+# -- namespaces, a page at a time ---------------------------------------------------------
+
+NAMESPACE_ROW = re.compile(r'<tr><td><a href="/console/images\?[^"]*">([^<]+)</a></td>'
+                           r'<td>([^<]*)</td>')
+
+
+def _link(html: str, rel: str) -> str | None:
+    found = re.search(rf'<a href="([^"]+)" rel="{rel}">', html)
+    return found.group(1).replace("&amp;", "&") if found else None
+
+
+def test_the_namespaces_page_pages_through_the_api_with_next_and_previous_links(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from iam.console.routes import namespaces as console_namespaces
+
+    for name in ("page-one", "page-two", "page-three"):
+        world.api.put(f"/v1/namespaces/{name}", params={"region": "us-south"},
+                      headers=world.admin).raise_for_status()
+    expected = [(n["name"], n["region"]) for n in world.api.get(
+        "/v1/namespaces", params={"counts": "false", "limit": 1000},
+        headers=world.admin).json()["data"]]
+    assert len(expected) >= 4
+    monkeypatch.setattr(console_namespaces, "PAGE", 2)
+    browser, _ = owner_browser(world)
+    pages_seen: list[list[tuple[str, str]]] = []
+    url: str | None = "/console/namespaces"
+    while url is not None:
+        page = browser.get(url)
+        assert page.status_code == 200
+        pages_seen.append(NAMESPACE_ROW.findall(page.text))
+        assert f"of {len(expected)} shown" in page.text
+        assert (_link(page.text, "prev") is None) == (len(pages_seen) == 1)
+        url = _link(page.text, "next")
+    assert [row for rows in pages_seen for row in rows] == expected
+    assert all(len(rows) == 2 for rows in pages_seen[:-1])
+    back: list[list[tuple[str, str]]] = [NAMESPACE_ROW.findall(page.text)]
+    while (url := _link(page.text, "prev")) is not None:
+        page = browser.get(url)
+        back.append(NAMESPACE_ROW.findall(page.text))
+    assert back == pages_seen[::-1]

@@ -51,11 +51,6 @@ class NamespaceListed(NamespacePublic):
             "release_after": found.release_after, "last_error": found.last_error})
 
 
-class NamespaceList(BaseModel):
-    data: list[NamespaceListed]
-    count: int
-
-
 class DeletedImagePublic(BaseModel):
     repository: str
     digest: str

@@ -187,7 +187,7 @@ def list_images(content: RegistryContent, principal: Principal, *, namespace: st
     registries = [r for r in content.registries.all() if region is None or r.region == region]
     if region is not None and not registries:
         raise NotFound(f"no registry in region {region}", target="region")
-    holdings = content.holdings(principal, region=region)
+    holdings = content.holdings(principal, region=region, namespace=namespace)
     _check_access(holdings, registries, query)
     notes = [f"registry {r.service} has no url: its images are not listed" for r in registries
              if not r.url]
