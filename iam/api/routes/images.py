@@ -46,12 +46,16 @@ async def list_images(
     pagestart: Annotated[str | None, Query(max_length=listing.MAX_CURSOR,
                                            description="next_pagestart of the previous "
                                                        "page")] = None,
+    repository: Annotated[str | None, Query(
+        max_length=256, description="only this repository (namespace/path), its tags read "
+                                    "without the catalog")] = None,
 ) -> ImageList:
     """The images of the caller's namespaces (`container-registry.image.list`), a page of
     whole repositories at a time; repositories without tags hidden unless include_untagged."""
     page = await _run(request, partial(
         listing.list_images, runtime.content, caller, namespace=namespace, region=region,
-        include_untagged=include_untagged, limit=limit, pagestart=pagestart))
+        include_untagged=include_untagged, limit=limit, pagestart=pagestart,
+        repository=repository))
     return ImageList.of(page, limit=limit)
 
 

@@ -18,7 +18,7 @@ from iam.api.routes import images as api
 from iam.console import pages, permissions
 from iam.console.session import FormDep, JournalDep, Visitor, VisitorDep
 from iam.errors import IamError
-from iam.registry.content.references import host_of
+from iam.registry.content.references import host_of, parse_image
 from iam.runtime import Runtime
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -43,13 +43,6 @@ def _repository_ref(runtime: Runtime, image: ImagePublic) -> str:
     return _ref(runtime, image).rsplit(":", 1)[0].split("@", 1)[0]
 
 
-async def _images(request: Request, visitor: Visitor, runtime: Runtime, *, namespace: str,
-                  region: str, pagestart: str | None) -> ImageList:
-    return await api.list_images(request, visitor.principal, runtime, limit=PAGE,
-                                 namespace=namespace or None, region=region or None,
-                                 include_untagged=False, pagestart=pagestart)
-
-
 async def _list_page(request: Request, visitor: Visitor, runtime: Runtime, *, namespace: str,
                      region: str, pagestart: str | None = None,
                      problems: pages.Problems | None = None,
@@ -60,8 +53,9 @@ async def _list_page(request: Request, visitor: Visitor, runtime: Runtime, *, na
     found: ImageList | None = None
     if namespace:
         try:
-            found = await _images(request, visitor, runtime, namespace=namespace,
-                                  region=region, pagestart=pagestart)
+            found = await api.list_images(request, visitor.principal, runtime, limit=PAGE,
+                                          namespace=namespace, region=region or None,
+                                          include_untagged=False, pagestart=pagestart)
         except IamError as exc:
             problems = pages.problems_of(exc)
     repositories: dict[str, list[ImagePublic]] = defaultdict(list)
@@ -78,7 +72,7 @@ async def _list_page(request: Request, visitor: Visitor, runtime: Runtime, *, na
         region=region, found=found, repositories=dict(repositories), may=may,
         ref=lambda image, by_digest=False: _ref(runtime, image, by_digest=by_digest),
         repository_ref=lambda image: _repository_ref(runtime, image), next_url=next_url,
-        pagestart=pagestart or "", problems=problems, form=form)
+        problems=problems, form=form)
 
 
 @router.get("/images")
@@ -97,9 +91,7 @@ async def read_image(request: Request, visitor: VisitorDep, runtime: RuntimeDep,
     try:
         found = await api.inspect_image(request, visitor.principal, runtime, image=image[:512])
     except IamError as exc:
-        problems = pages.problems_of(exc)
-        return pages.message(request, "Not available", "; ".join(problems.general),
-                             status=problems.status, visitor=visitor)
+        return pages.not_available(request, exc, visitor)
     return pages.render(request, "image_inspect.html", visitor, found=found)
 
 
@@ -125,23 +117,21 @@ async def tag_image(request: Request, visitor: VisitorDep, form: FormDep, runtim
 
 @router.get("/images/remove")
 async def read_image_removal(request: Request, visitor: VisitorDep, runtime: RuntimeDep,
-                             image: str = "", namespace: str = "", region: str = "",
-                             pagestart: str | None = None) -> HTMLResponse:
-    """What removing the image takes with it: its digest, and every tag pointing there
-    (read again from the images page the link was on, which holds its whole repository)."""
-    going: list[str] = []
-    digest = ""
+                             image: str = "", namespace: str = "",
+                             region: str = "") -> HTMLResponse:
+    """What removing the image takes with it: its digest, and every tag of its repository
+    pointing there (that one repository listed again, not the page the link was on)."""
     try:
-        found = await _images(request, visitor, runtime, namespace=namespace, region=region,
-                              pagestart=pagestart or None)
-        for candidate in found.data:
-            if _ref(runtime, candidate) == image:
-                digest = candidate.digest or ""
-        going = sorted(_ref(runtime, c) for c in found.data if digest and c.digest == digest)
+        name = parse_image(image[:512], runtime.registries.all())
+        found = await api.list_images(request, visitor.principal, runtime, limit=1,
+                                      namespace=None, region=name.registry.region,
+                                      include_untagged=False, pagestart=None,
+                                      repository=name.repository)
     except IamError as exc:
-        problems = pages.problems_of(exc)
-        return pages.message(request, "Not available", "; ".join(problems.general),
-                             status=problems.status, visitor=visitor)
+        return pages.not_available(request, exc, visitor)
+    tags = [c for c in found.data if c.registry == name.registry.service]
+    digest = name.digest or next((c.digest or "" for c in tags if c.tag == name.reference), "")
+    going = sorted(_ref(runtime, c) for c in tags if digest and c.digest == digest)
     return pages.render(request, "image_remove.html", visitor, image=image, digest=digest,
                         going=going, namespace=namespace, region=region)
 
