@@ -44,7 +44,7 @@ def _repository_ref(runtime: Runtime, image: ImagePublic) -> str:
 
 
 async def _list_page(request: Request, visitor: Visitor, runtime: Runtime, *, namespace: str,
-                     region: str, pagestart: str | None = None,
+                     region: str, pagestart: str | None = None, before: pages.Before = None,
                      problems: pages.Problems | None = None,
                      form: dict[str, str] | None = None) -> HTMLResponse:
     regions = sorted({r.region for r in runtime.registries.all()})
@@ -63,25 +63,24 @@ async def _list_page(request: Request, visitor: Visitor, runtime: Runtime, *, na
         repositories[image.repository].append(image)
     scope = {"namespace": namespace, "region": region} if namespace else None
     may = permissions.allowed(runtime, visitor.principal, DELETE, PUSH, resource=scope)
-    next_url = ""
-    if found is not None and found.next_pagestart:
-        next_url = "/console/images?" + urlencode({"namespace": namespace, "region": region,
-                                                   "pagestart": found.next_pagestart})
+    pager = pages.Pager.of("/console/images", pagestart=pagestart, before=before,
+                           next_start=found.next_pagestart if found else None,
+                           namespace=namespace, region=region)
     return pages.render(
         request, "images.html", visitor, regions=regions, namespace=namespace,
         region=region, found=found, repositories=dict(repositories), may=may,
         ref=lambda image, by_digest=False: _ref(runtime, image, by_digest=by_digest),
-        repository_ref=lambda image: _repository_ref(runtime, image), next_url=next_url,
+        repository_ref=lambda image: _repository_ref(runtime, image), pager=pager,
         problems=problems, form=form)
 
 
 @router.get("/images")
 async def read_images(request: Request, visitor: VisitorDep, runtime: RuntimeDep,
-                      namespace: str = "", region: str = "",
-                      pagestart: str | None = None) -> HTMLResponse:
+                      namespace: str = "", region: str = "", pagestart: str | None = None,
+                      before: pages.Before = None) -> HTMLResponse:
     """A namespace's repositories and tags, a page of whole repositories at a time."""
     return await _list_page(request, visitor, runtime, namespace=namespace, region=region,
-                            pagestart=pagestart)
+                            pagestart=pagestart or None, before=before)
 
 
 @router.get("/images/inspect")

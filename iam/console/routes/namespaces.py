@@ -4,11 +4,7 @@ page that says what goes, confirmed by typing the name; the answer is the remova
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Annotated
-from urllib.parse import urlencode
-
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -23,50 +19,39 @@ from iam.runtime import Runtime
 router = APIRouter(prefix="/console/namespaces", include_in_schema=False)
 FIELDS = ("name", "region", "confirm")
 PAGE = 50
-#: Previous pages remembered in the address (their cursors), for the Previous link.
-MAX_TRAIL = 100
 CREATE = "container-registry.namespace.create"
 DELETE = "container-registry.namespace.delete"
 
 
 async def _list_page(request: Request, visitor: Visitor, runtime: Runtime, *,
-                     pagestart: str = "", before: Sequence[str] = (), counts: bool = False,
+                     pagestart: str = "", before: pages.Before = None, counts: bool = False,
                      problems: pages.Problems | None = None,
                      form: dict[str, str] | None = None) -> HTMLResponse:
     found = await api.list_namespaces(request, visitor.principal, runtime, region=None,
                                       counts=counts, limit=PAGE, pagestart=pagestart or None)
-    shown = found.data
     removable = permissions.on_namespaces(runtime, visitor.principal, DELETE,
-                                          ((ns.region, ns.name) for ns in shown))
+                                          ((ns.region, ns.name) for ns in found.data))
     regions = sorted({r.region for r in runtime.registries.all()})
-    trail = list(before)[-MAX_TRAIL:]
-    links = {"next": _url(found.next_pagestart, [*trail, pagestart], counts)
-             if found.next_pagestart else "",
-             "previous": _url(trail[-1], trail[:-1], counts) if trail else "",
-             "counts": _url(pagestart, trail, True)}
-    return pages.render(request, "namespaces.html", visitor, namespaces=shown,
-                        count=found.count, links=links, counted=counts,
+    pager = pages.Pager.of("/console/namespaces", pagestart=pagestart, before=before,
+                           next_start=found.next_pagestart,
+                           **({"counts": "true"} if counts else {}))
+    with_counts = pages.Pager.of("/console/namespaces", pagestart=pagestart, before=before,
+                                 next_start=None, counts="true").here
+    return pages.render(request, "namespaces.html", visitor, namespaces=found.data,
+                        count=found.count, counted=counts, pager=pager,
+                        with_counts=with_counts,
                         may_add=permissions.held_somewhere(runtime, visitor.principal, CREATE),
                         removable=removable, regions=regions, problems=problems, form=form)
-
-
-def _url(pagestart: str, before: Sequence[str], counts: bool) -> str:
-    """This page's address for the page starting after `pagestart`; `before` holds the
-    cursors of the pages before it (the first page's is empty), for its Previous link."""
-    query = [("pagestart", pagestart), *(("before", b) for b in before)]
-    if counts:
-        query.append(("counts", "true"))
-    return "/console/namespaces?" + urlencode(query)
 
 
 @router.get("")
 async def read_namespaces(request: Request, visitor: VisitorDep, runtime: RuntimeDep,
                           pagestart: str = "", counts: bool = False,
-                          before: Annotated[list[str] | None, Query()] = None) -> HTMLResponse:
+                          before: pages.Before = None) -> HTMLResponse:
     """The namespaces, `PAGE` at a time in (region, name) order (the API's pages); with
     `counts`, what the registries hold of each shown (repositories, images, size)."""
     return await _list_page(request, visitor, runtime, pagestart=pagestart[:128],
-                            before=[b[:128] for b in before or ()], counts=counts)
+                            before=before, counts=counts)
 
 
 @router.post("", name="create_namespace")

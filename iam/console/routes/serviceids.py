@@ -20,7 +20,8 @@ FIELDS = ("name", "description")
 
 
 def _list_page(request: Request, visitor: VisitorDep, runtime: RuntimeDep, *,
-               pagestart: str | None = None, problems: pages.Problems | None = None,
+               pagestart: str | None = None, before: pages.Before = None,
+               problems: pages.Problems | None = None,
                form: dict[str, str] | None = None) -> HTMLResponse:
     may = permissions.allowed(runtime, visitor.principal, "iam-identity.serviceid.create")
     try:
@@ -28,15 +29,18 @@ def _list_page(request: Request, visitor: VisitorDep, runtime: RuntimeDep, *,
                                      pagestart=pagestart)
     except Forbidden as exc:
         return pages.message(request, "Service IDs", exc.message, status=403, visitor=visitor)
-    return pages.render(request, "serviceids.html", visitor, page=found, may=may,
+    pager = pages.Pager.of("/console/serviceids", pagestart=pagestart, before=before,
+                           next_start=found.next_pagestart)
+    return pages.render(request, "serviceids.html", visitor, page=found, may=may, pager=pager,
                         problems=problems, form=form)
 
 
 @router.get("")
 def read_service_ids(request: Request, visitor: VisitorDep, runtime: RuntimeDep,
-                     pagestart: str | None = None) -> HTMLResponse:
+                     pagestart: str | None = None,
+                     before: pages.Before = None) -> HTMLResponse:
     """The account's service IDs, a page at a time, and the form that creates one."""
-    return _list_page(request, visitor, runtime, pagestart=pagestart)
+    return _list_page(request, visitor, runtime, pagestart=pagestart, before=before)
 
 
 @router.post("", name="create_service_id")

@@ -22,7 +22,8 @@ FIELDS = ("name", "password", "current_password")
 
 
 def _list_page(request: Request, visitor: VisitorDep, runtime: RuntimeDep, *,
-               pagestart: str | None = None, problems: pages.Problems | None = None,
+               pagestart: str | None = None, before: pages.Before = None,
+               problems: pages.Problems | None = None,
                form: dict[str, str] | None = None) -> HTMLResponse:
     may = permissions.allowed(runtime, visitor.principal, "iam-identity.user.create")
     try:
@@ -30,14 +31,17 @@ def _list_page(request: Request, visitor: VisitorDep, runtime: RuntimeDep, *,
                                pagestart=pagestart)
     except Forbidden as exc:
         return pages.message(request, "Users", exc.message, status=403, visitor=visitor)
-    return pages.render(request, "users.html", visitor, page=found, may=may,
+    pager = pages.Pager.of("/console/users", pagestart=pagestart, before=before,
+                           next_start=found.next_pagestart)
+    return pages.render(request, "users.html", visitor, page=found, may=may, pager=pager,
                         problems=problems, form=form)
 
 
 @router.get("")
 def read_users(request: Request, visitor: VisitorDep, runtime: RuntimeDep,
-               pagestart: str | None = None) -> HTMLResponse:
-    return _list_page(request, visitor, runtime, pagestart=pagestart)
+               pagestart: str | None = None,
+               before: pages.Before = None) -> HTMLResponse:
+    return _list_page(request, visitor, runtime, pagestart=pagestart, before=before)
 
 
 @router.post("", name="create_user")
