@@ -107,10 +107,10 @@ def main(argv: list[str] | None = None) -> None:
             cold = round((time.perf_counter() - started) * 1000, 1)
             pages = {
                 "sign-in form": "/console/signin", "front page": "/console",
-                "namespaces (1,001)": "/console/namespaces",
+                "namespaces (page of 50 of 1,001)": "/console/namespaces",
                 "images of a namespace (page of 20 of 1,000 repositories)": images,
                 "image inspect": f"/console/images/inspect?image={image}",
-                "image remove (confirmation, lists the namespace)":
+                "image remove (confirmation, lists the image's repository)":
                     f"/console/images/remove?image={image}&namespace={NAMESPACE}"
                     "&region=us-south",
                 "service IDs (page of 50 of 1,001)": "/console/serviceids",
