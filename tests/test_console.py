@@ -554,3 +554,26 @@ def test_the_namespaces_page_pages_through_the_api_with_next_and_previous_links(
         page = browser.get(url)
         back.append(NAMESPACE_ROW.findall(page.text))
     assert back == pages_seen[::-1]
+
+
+def test_a_groups_members_page_with_next_and_previous_links(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from iam.console import group_page
+
+    group = world.api.post("/v1/groups", json={"name": "paged-group"},
+                           headers=world.admin).json()["id"]
+    members = sorted([world.reader_iam_id, world.alice_iam_id])
+    for iam_id in members:
+        world.api.post(f"/v1/groups/{group}/members", json={"iam_id": iam_id},
+                       headers=world.admin).raise_for_status()
+    monkeypatch.setattr(group_page, "PAGE", 1)
+    browser, _ = owner_browser(world)
+    first = browser.get(f"/console/groups/{group}").text
+    assert members[0] in first and members[1] not in first and "1 of 2 shown" in first
+    assert _link(first, "prev") is None
+    second_url = _link(first, "next")
+    assert second_url is not None
+    second = browser.get(second_url).text
+    assert members[1] in second and members[0] not in second and _link(second, "next") is None
+    back = _link(second, "prev")
+    assert back is not None and members[0] in browser.get(back).text

@@ -98,3 +98,25 @@ def test_managing_groups_needs_access_management_roles(client: TestClient,
     r = client.put(f"/v1/groups/{group}", json={"name": "devs2"},
                    headers={**admin, "If-Match": r.json()["entity_tag"]})
     assert r.status_code == 200 and r.json()["name"] == "devs2"
+
+
+def test_members_are_listed_a_page_at_a_time_in_iam_id_order(client: TestClient,
+                                                              admin: Headers) -> None:
+    group = new_group(client, admin)
+    members = sorted(robot(client, admin, f"member-{i}")[0] for i in range(3))
+    for member in members:
+        client.post(f"/v1/groups/{group}/members", json={"iam_id": member},
+                    headers=admin).raise_for_status()
+    seen, start, pages = [], None, 0
+    while True:
+        r = client.get(f"/v1/groups/{group}/members", headers=admin,
+                       params={"limit": 2, **({"pagestart": start} if start else {})})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert (body["count"], body["limit"]) == (3, 2)
+        seen += [m["iam_id"] for m in body["data"]]
+        pages += 1
+        start = body["next_pagestart"]
+        if start is None:
+            break
+    assert seen == members and pages == 2

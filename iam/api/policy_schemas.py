@@ -187,11 +187,6 @@ class MemberPublic(BaseModel):
         return cls(iam_id=row.iam_id, type=kind, created_at=row.created_at)
 
 
-class MemberList(BaseModel):
-    data: list[MemberPublic]
-    count: int
-
-
 class AuthzCheck(Strict):
     iam_id: StrictStr = Field(max_length=128)
     action: StrictStr = Field(max_length=128)

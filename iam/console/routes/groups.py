@@ -57,9 +57,11 @@ def create_group(request: Request, visitor: VisitorDep, form: FormDep, runtime: 
 
 
 @router.get("/{group_id}")
-def read_group(request: Request, group_id: str, visitor: VisitorDep,
-               runtime: RuntimeDep) -> HTMLResponse:
-    return group_page.render(request, visitor, runtime, group_id)
+def read_group(request: Request, group_id: str, visitor: VisitorDep, runtime: RuntimeDep,
+               pagestart: str | None = None, before: pages.Before = None) -> HTMLResponse:
+    """The group, its members (`group_page.PAGE` at a time) and its policies."""
+    return group_page.render(request, visitor, runtime, group_id, pagestart=pagestart,
+                             before=before)
 
 
 @router.post("/{group_id}/members", name="add_member")
