@@ -1,5 +1,5 @@
-"""The page of one access group: its facts, members (a page at a time), policies and the forms of what the
-signed-in identity may do with them."""
+"""The page of one access group: its facts, members (a page at a time), policies and the
+forms of what the signed-in identity may do with them."""
 
 from __future__ import annotations
 
