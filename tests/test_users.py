@@ -326,3 +326,15 @@ def test_lock_user_needs_user_update(client: TestClient, admin: dict[str, str]) 
     assert r.status_code == 403
     assert "iam-identity.user.update" in r.json()["errors"][0]["message"]
     assert client.get(f"/v1/users/{user['iam_id']}", headers=admin).json()["locked"] is False
+
+
+def test_lock_another_accounts_user_is_404_like_an_unknown_one(
+        client: TestClient, admin: dict[str, str],
+        other_account: tuple[str, dict[str, str]]) -> None:
+    user = create_user(client, admin).json()
+    _, b = other_account
+    foreign = client.post(f"/v1/users/{user['iam_id']}/lock", headers=b)
+    unknown = client.post("/v1/users/iam-User-00000000-0000-0000-0000-000000000000/lock",
+                          headers=b)
+    assert foreign.status_code == unknown.status_code == 404
+    assert client.get(f"/v1/users/{user['iam_id']}", headers=admin).json()["locked"] is False
