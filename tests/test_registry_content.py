@@ -238,6 +238,24 @@ def test_a_repeated_listing_asks_the_registry_one_head_per_tag(world: World) -> 
     assert sum(1 for m, _ in made if m == "HEAD") == len(images)
 
 
+def test_a_listing_with_max_age_takes_the_digests_the_registry_just_gave(
+        world: World) -> None:
+    """The console's images page (`max_age=5`): each repository's tags are read again, but
+    no tag is asked for its digest within that time; without it, every tag is."""
+    registry = world.env.registries[US]
+    fresh = world.listing(namespace="team-a")
+    time.sleep(0.5)
+    before = len(registry.requests())
+    remembered = world.listing(namespace="team-a", max_age=10)
+    time.sleep(0.5)
+    made = registry.requests()[before:]
+    assert sorted(m for m, _ in made) == ["GET"] * len(made), made  # catalog and tags only
+    assert {(i["repository"], i["tag"], i["digest"]) for i in remembered} == {
+        (i["repository"], i["tag"], i["digest"]) for i in fresh}
+    r = world.call("GET", "/v1/images", params={"namespace": "team-a", "max_age": 11})
+    assert r.status_code == 400 and r.json()["errors"][0]["target"] == "max_age", r.text
+
+
 def test_image_list_of_one_repository_reads_its_tags_without_the_catalog(
         world: World) -> None:
     """`repository=`: what the console's remove confirmation asks (the tags going with a

@@ -26,6 +26,10 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 #: Each repository costs registry round trips (its tags, each tag's manifest), so the
 #: console lists fewer than the API's default to stay well under 100 ms (BENCHMARKS.md).
 PAGE = 20
+#: The images page takes a tag's digest as the registry gave it up to this many seconds
+#: ago (`max_age`): paging back and forth, or reloading, does not ask again for each tag.
+#: The remove confirmation and the removal itself always ask the registry.
+TAG_MEMO_SECONDS = 5.0
 DELETE = "container-registry.image.delete"
 PUSH = "container-registry.image.push"
 
@@ -55,7 +59,8 @@ async def _list_page(request: Request, visitor: Visitor, runtime: Runtime, *, na
         try:
             found = await api.list_images(request, visitor.principal, runtime, limit=PAGE,
                                           namespace=namespace, region=region or None,
-                                          include_untagged=False, pagestart=pagestart)
+                                          include_untagged=False, pagestart=pagestart,
+                                          max_age=TAG_MEMO_SECONDS)
         except IamError as exc:
             problems = pages.problems_of(exc)
     repositories: dict[str, list[ImagePublic]] = defaultdict(list)

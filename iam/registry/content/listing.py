@@ -29,6 +29,7 @@ from iam.config import Registry
 from iam.errors import Forbidden, InvalidInput, NotFound
 from iam.identity.authn import Principal
 from iam.registry.content import catalog, images
+from iam.registry.content.cache import MAX_AGE
 from iam.registry.content.connection import Deadline
 from iam.registry.content.distribution import CATALOG_PAGE
 from iam.registry.content.parallel import each
@@ -83,6 +84,8 @@ class Query:
     cursor: Cursor | None
     #: only this repository (`namespace/path`): its tags, without reading the catalog
     repository: str | None = None
+    #: a tag's digest the registry gave at most this many seconds ago is taken as it is
+    max_age: float = 0.0
 
     @property
     def catalog_page(self) -> int:
@@ -185,7 +188,8 @@ class _Page:
 
     def image(self, reach: Reach, repository: str, tag: str, token: str
               ) -> ImageSummary | None:
-        found = images.manifest(reach, repository, tag, token=token)
+        found = images.manifest(reach, repository, tag, token=token,
+                                max_age=self.query.max_age)
         if found is None:
             return None  # deleted since its tag was listed
         return summarize(reach, repository, tag, found, token=token)
@@ -202,13 +206,18 @@ def _namespace_of(repository: str, namespace: str | None) -> str:
 
 def list_images(content: RegistryContent, principal: Principal, *, namespace: str | None,
                 region: str | None, include_untagged: bool, limit: int,
-                pagestart: str | None, repository: str | None = None) -> ImagePage:
+                pagestart: str | None, repository: str | None = None,
+                max_age: float = 0.0) -> ImagePage:
     """A page of images; with `repository`, only that repository's (in each registry of
-    the region), its tags read without the catalog."""
+    the region), its tags read without the catalog; with `max_age` (at most
+    `cache.MAX_AGE`), each tag's digest as the registry gave it that recently, if it did
+    (each repository's tags are read again all the same)."""
     cursor = Cursor.decode(pagestart) if pagestart else None
     if repository is not None:
         namespace = _namespace_of(repository, namespace)
-    query = Query(namespace, region, include_untagged, limit, cursor, repository)
+    if not 0 <= max_age <= MAX_AGE:
+        raise InvalidInput(f"max_age is 0 to {MAX_AGE:g} seconds", target="max_age")
+    query = Query(namespace, region, include_untagged, limit, cursor, repository, max_age)
     registries = [r for r in content.registries.all() if region is None or r.region == region]
     if region is not None and not registries:
         raise NotFound(f"no registry in region {region}", target="region")
