@@ -77,6 +77,8 @@ def _every_change(client: TestClient, admin: Headers) -> list[tuple[str, Respons
     user = call("create_user", "POST", "/v1/users", json={"name": "alice", "password": PASSWORD})
     user_path = f"/v1/users/{user['iam_id']}"
     call("update_user", "PUT", user_path, _tagged(client, user_path, admin), json={"name": "al"})
+    call("lock_user", "POST", f"{user_path}/lock")
+    call("unlock_user", "DELETE", f"{user_path}/lock")
     call("change_password", "PUT", f"{user_path}/password", json={"password": PASSWORD + "!"})
     group = call("create_group", "POST", "/v1/groups", json={"name": "builders"})
     group_path = f"/v1/groups/{group['id']}"

@@ -48,8 +48,10 @@ class World:
         ).raise_for_status()
         self.reader_key = self.api.post("/v1/apikeys", headers=self.admin, json={
             "name": "r", "iam_id": reader["iam_id"]}).json()["apikey"]
-        self.api.post("/v1/users", json={"name": "alice", "password": PASSWORD},
-                      headers=self.admin).raise_for_status()
+        alice = self.api.post("/v1/users", json={"name": "alice", "password": PASSWORD},
+                              headers=self.admin)
+        alice.raise_for_status()
+        self.alice_iam_id = alice.json()["iam_id"]
 
     def browser(self) -> TestClient:
         return TestClient(self.api.app, base_url=BASE)
@@ -364,3 +366,214 @@ def test_the_operator_adds_a_registry_and_others_only_read_the_list(world: World
     r = browser.post("/console/operator/registries/registry.console/delete",
                      data={"csrf_token": csrf})
     assert r.status_code == 200 and "registry.console" not in r.text
+
+
+# -- users --------------------------------------------------------------------------------
+
+def _user(world: World, name: str) -> str:
+    r = world.api.post("/v1/users", json={"name": name, "password": PASSWORD},
+                       headers=world.admin)
+    r.raise_for_status()
+    return str(r.json()["iam_id"])
+
+
+def test_a_user_is_locked_from_its_page_and_then_neither_renamed_nor_deleted(
+        world: World) -> None:
+    iam_id = _user(world, "carol")
+    page_url = f"/console/users/{iam_id}"
+    browser, csrf = owner_browser(world)
+    page = browser.get(page_url)
+    assert f'action="{page_url}/lock"' in page.text and f'action="{page_url}/delete"' in page.text
+    r = browser.post(f"{page_url}/lock", data={"csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == page_url
+    page = browser.get(page_url)
+    assert "locked (protected from change and deletion)" in page.text
+    assert f'action="{page_url}/unlock"' in page.text
+    assert f'action="{page_url}/delete"' not in page.text and "Rename" not in page.text
+    forged = browser.post(f"{page_url}/delete", data={"csrf_token": csrf})
+    assert forged.status_code == 409 and "unlock it" in alerts(forged.text)
+    assert world.api.get(f"/v1/users/{iam_id}", headers=world.admin).json()["locked"] is True
+    r = browser.post(f"{page_url}/unlock", data={"csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303
+    assert world.api.get(f"/v1/users/{iam_id}", headers=world.admin).json()["locked"] is False
+
+
+def test_a_user_is_renamed_from_its_page(world: World) -> None:
+    iam_id = _user(world, "dave")
+    page_url = f"/console/users/{iam_id}"
+    browser, csrf = owner_browser(world)
+    tag = re.search(r'name="entity_tag" value="([^"]+)"', browser.get(page_url).text)
+    assert tag is not None
+    r = browser.post(f"{page_url}/update", data={"csrf_token": csrf, "name": "david",
+                                                 "entity_tag": tag.group(1)})
+    assert r.status_code == 200 and "User david" in r.text
+    assert world.api.get(f"/v1/users/{iam_id}", headers=world.admin).json()["name"] == "david"
+    stale = browser.post(f"{page_url}/update", data={"csrf_token": csrf, "name": "dave",
+                                                     "entity_tag": tag.group(1)})
+    assert stale.status_code == 412 and "fetch it again" in alerts(stale.text)
+
+
+def test_a_user_without_user_update_sees_only_its_password_form(world: World) -> None:
+    """alice holds no policy: on her own page, no lock, rename or delete; her password."""
+    browser = world.browser()
+    sign_in(browser, username="alice", password=PASSWORD)
+    page = browser.get(f"/console/users/{world.alice_iam_id}")
+    assert page.status_code == 200
+    assert "Change your password" in page.text
+    for absent in ("/lock\"", "/unlock\"", "/delete\"", "Rename"):
+        assert absent not in page.text, absent
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert csrf is not None
+    forged = browser.post(f"/console/users/{world.alice_iam_id}/lock",
+                          data={"csrf_token": csrf.group(1)})
+    assert forged.status_code == 403 and "iam-identity.user.update" in alerts(forged.text)
+
+
+# -- a policy's roles, changed in place ---------------------------------------------------
+
+def _robot(world: World, name: str, *policies: tuple[list[str], dict[str, str]]) -> dict[str, str]:
+    """A service ID with policies (roles, resource) and a key: {iam_id, apikey, policy ids}."""
+    sid = world.api.post("/v1/serviceids", json={"name": name}, headers=world.admin).json()
+    made = {"iam_id": sid["iam_id"]}
+    for i, (roles, resource) in enumerate(policies):
+        r = world.api.post("/v1/policies", headers=world.admin, json={
+            "subject": {"iam_id": sid["iam_id"]}, "roles": roles, "resource": resource})
+        r.raise_for_status()
+        made[f"policy{i}"] = r.json()["id"]
+    made["apikey"] = world.api.post("/v1/apikeys", headers=world.admin, json={
+        "name": "k", "iam_id": sid["iam_id"]}).json()["apikey"]
+    return made
+
+
+TEAM_A = {"service": "container-registry", "region": "us-south", "resource_type": "namespace",
+          "resource": "team-a"}
+EVERY_NAMESPACE = {"service": "container-registry"}
+
+
+def _policy(world: World, policy_id: str) -> dict[str, object]:
+    r = world.api.get(f"/v1/policies/{policy_id}", headers=world.admin)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def test_a_policys_roles_are_changed_in_place_from_its_subjects_page(world: World) -> None:
+    robot = _robot(world, "edit-robot", (["Reader"], TEAM_A))
+    policy_id = robot["policy0"]
+    browser, csrf = owner_browser(world)
+    page = browser.get(f"/console/serviceids/{robot['iam_id']}").text
+    form = page.split(f'action="/console/policies/{policy_id}/update"', 1)[1].split("</form>")[0]
+    assert re.search(rf'id="edit-{policy_id}-Reader"[^>]* checked', form)
+    assert not re.search(rf'id="edit-{policy_id}-Writer"[^>]* checked', form)
+    assert "<strong>Writer</strong>" in form  # each role with its description, as on create
+    tag = _policy(world, policy_id)["entity_tag"]
+    r = browser.post(f"/console/policies/{policy_id}/update", follow_redirects=False, data={
+        "csrf_token": csrf, "entity_tag": tag, "roles": ["Reader", "Writer"]})
+    assert r.status_code == 303 and r.headers["location"].endswith(robot["iam_id"])
+    changed = _policy(world, policy_id)
+    assert changed["roles"] == ["Reader", "Writer"] and changed["resource"] == TEAM_A
+    page = browser.get(r.headers["location"]).text
+    row = page.split(f'action="/console/policies/{policy_id}/update"')[0].rsplit("<tr>", 1)[1]
+    assert "Reader, Writer" in row and "docker push" in row  # what they now allow
+    stale = browser.post(f"/console/policies/{policy_id}/update", data={
+        "csrf_token": csrf, "entity_tag": tag, "roles": ["Manager"]})
+    assert stale.status_code == 412 and "fetch it again" in alerts(stale.text)
+    assert _policy(world, policy_id)["roles"] == ["Reader", "Writer"]
+
+
+def test_a_policy_left_without_roles_is_refused_beside_its_check_boxes(world: World) -> None:
+    robot = _robot(world, "empty-robot", (["Reader"], TEAM_A))
+    policy_id = robot["policy0"]
+    browser, csrf = owner_browser(world)
+    tag = _policy(world, policy_id)["entity_tag"]
+    r = browser.post(f"/console/policies/{policy_id}/update",
+                     data={"csrf_token": csrf, "entity_tag": tag})
+    assert r.status_code == 400
+    assert field_errors(r.text) == ["a policy needs at least one role"]
+    assert f'aria-describedby="edit-{policy_id}-error"' in r.text
+    assert f'id="edit-{policy_id}-error"' in r.text and "<details open>" in r.text
+    assert _policy(world, policy_id)["roles"] == ["Reader"]
+
+
+def test_a_visitor_cannot_raise_a_policy_above_what_it_may_grant_through_the_form(
+        world: World) -> None:
+    """Administrator on team-a, Reader on every namespace: it may change its team-a policy,
+    not raise its every-namespace Reader to Administrator (the API's rule refuses)."""
+    robot = _robot(world, "team-a-admin", (["Administrator"], TEAM_A),
+                   (["Reader"], EVERY_NAMESPACE), (["Viewer"], {"service": "iam-identity"}))
+    browser = world.browser()
+    csrf = sign_in(browser, apikey=robot["apikey"])
+    page = browser.get(f"/console/serviceids/{robot['iam_id']}").text
+    assert f'action="/console/policies/{robot["policy0"]}/update"' in page
+    assert f'action="/console/policies/{robot["policy1"]}/update"' not in page
+    assert f'action="/console/policies/{robot["policy2"]}/update"' not in page
+    tag = _policy(world, robot["policy1"])["entity_tag"]
+    r = browser.post(f"/console/policies/{robot['policy1']}/update", data={
+        "csrf_token": csrf, "entity_tag": tag, "roles": ["Administrator"]})
+    assert r.status_code == 403
+    assert "missing action container-registry.policy.manage" in alerts(r.text)
+    assert _policy(world, robot["policy1"])["roles"] == ["Reader"]
+
+
+# -- namespaces, a page at a time ---------------------------------------------------------
+
+NAMESPACE_ROW = re.compile(r'<tr><td><a href="/console/images\?[^"]*">([^<]+)</a></td>'
+                           r'<td>([^<]*)</td>')
+
+
+def _link(html: str, rel: str) -> str | None:
+    found = re.search(rf'<a href="([^"]+)" rel="{rel}">', html)
+    return found.group(1).replace("&amp;", "&") if found else None
+
+
+def test_the_namespaces_page_pages_through_the_api_with_next_and_previous_links(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from iam.console.routes import namespaces as console_namespaces
+
+    for name in ("page-one", "page-two", "page-three"):
+        world.api.put(f"/v1/namespaces/{name}", params={"region": "us-south"},
+                      headers=world.admin).raise_for_status()
+    expected = [(n["name"], n["region"]) for n in world.api.get(
+        "/v1/namespaces", params={"counts": "false", "limit": 1000},
+        headers=world.admin).json()["data"]]
+    assert len(expected) >= 4
+    monkeypatch.setattr(console_namespaces, "PAGE", 2)
+    browser, _ = owner_browser(world)
+    pages_seen: list[list[tuple[str, str]]] = []
+    url: str | None = "/console/namespaces"
+    while url is not None:
+        page = browser.get(url)
+        assert page.status_code == 200
+        pages_seen.append(NAMESPACE_ROW.findall(page.text))
+        assert f"of {len(expected)} shown" in page.text
+        assert (_link(page.text, "prev") is None) == (len(pages_seen) == 1)
+        url = _link(page.text, "next")
+    assert [row for rows in pages_seen for row in rows] == expected
+    assert all(len(rows) == 2 for rows in pages_seen[:-1])
+    back: list[list[tuple[str, str]]] = [NAMESPACE_ROW.findall(page.text)]
+    while (url := _link(page.text, "prev")) is not None:
+        page = browser.get(url)
+        back.append(NAMESPACE_ROW.findall(page.text))
+    assert back == pages_seen[::-1]
+
+
+def test_a_groups_members_page_with_next_and_previous_links(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from iam.console import group_page
+
+    group = world.api.post("/v1/groups", json={"name": "paged-group"},
+                           headers=world.admin).json()["id"]
+    members = sorted([world.reader_iam_id, world.alice_iam_id])
+    for iam_id in members:
+        world.api.post(f"/v1/groups/{group}/members", json={"iam_id": iam_id},
+                       headers=world.admin).raise_for_status()
+    monkeypatch.setattr(group_page, "PAGE", 1)
+    browser, _ = owner_browser(world)
+    first = browser.get(f"/console/groups/{group}").text
+    assert members[0] in first and members[1] not in first and "1 of 2 shown" in first
+    assert _link(first, "prev") is None
+    second_url = _link(first, "next")
+    assert second_url is not None
+    second = browser.get(second_url).text
+    assert members[1] in second and members[0] not in second and _link(second, "next") is None
+    back = _link(second, "prev")
+    assert back is not None and members[0] in browser.get(back).text

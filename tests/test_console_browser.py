@@ -339,3 +339,33 @@ def test_removing_a_namespace_shows_what_goes_and_needs_its_name(stage: Stage) -
     assert "Images deleted 1" in page.locator("dl.facts").inner_text().replace("\n", " ")
     screenshot(page, "namespace-removed")
     page.context.close()
+
+
+def test_a_policys_roles_change_in_place_and_a_user_is_locked_by_clicking(
+        team_r: Stage) -> None:
+    """Without any script: the policy's "Change roles" (a details element) opens on a
+    click, its boxes pre-checked; the user's Lock hides its Delete until Unlock."""
+    env = team_r.env
+    robot = create_robot(env, "edit-me", [("Reader", "team-r", "us-south")])
+    user = env.api("POST", "/v1/users", json={"name": "lock-me", "password":
+                                              "correct horse battery"}).json()["iam_id"]
+    page = team_r.page()
+    sign_in(page, env.owner_key)
+    page.goto(f"/console/serviceids/{robot.iam_id}")
+    row = page.get_by_role("row", name=re.compile("namespace team-r in us-south"))
+    row.get_by_text("Change roles").click()
+    form = row.get_by_role("form", name=re.compile("^Change the roles"))
+    assert form.get_by_label(re.compile("^Reader")).is_checked()
+    assert not form.get_by_label(re.compile("^Writer")).is_checked()
+    form.get_by_label(re.compile("^Writer")).check()
+    form.get_by_role("button", name="Save roles").click()
+    row = page.get_by_role("row", name=re.compile("namespace team-r in us-south"))
+    assert "Reader, Writer" in row.inner_text() and "docker push" in row.inner_text()
+
+    page.goto(f"/console/users/{user}")
+    page.get_by_role("button", name="Lock", exact=True).click()
+    assert "locked (protected from change and deletion)" in page.content()
+    assert page.get_by_role("button", name="Delete user").count() == 0
+    page.get_by_role("button", name="Unlock", exact=True).click()
+    assert page.get_by_role("button", name="Delete user").count() == 1
+    page.context.close()

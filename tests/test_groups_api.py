@@ -115,3 +115,25 @@ def test_groups_filtered_by_iam_id_are_those_it_is_a_member_of(client: TestClien
     assert [g["id"] for g in of_two["data"]] == [ops]
     assert client.get("/v1/groups", params={"iam_id": "iam-ServiceId-none"},
                       headers=admin).json()["data"] == []
+
+
+def test_members_are_listed_a_page_at_a_time_in_iam_id_order(client: TestClient,
+                                                              admin: Headers) -> None:
+    group = new_group(client, admin)
+    members = sorted(robot(client, admin, f"member-{i}")[0] for i in range(3))
+    for member in members:
+        client.post(f"/v1/groups/{group}/members", json={"iam_id": member},
+                    headers=admin).raise_for_status()
+    seen, start, pages = [], None, 0
+    while True:
+        r = client.get(f"/v1/groups/{group}/members", headers=admin,
+                       params={"limit": 2, **({"pagestart": start} if start else {})})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert (body["count"], body["limit"]) == (3, 2)
+        seen += [m["iam_id"] for m in body["data"]]
+        pages += 1
+        start = body["next_pagestart"]
+        if start is None:
+            break
+    assert seen == members and pages == 2

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
+from iam.cli import app
+from iam.cli import client as cli_client
 from tests.test_policies_api import Headers, grant, namespace, robot, second_account
 
 
@@ -107,9 +116,90 @@ def test_listing_shows_only_namespaces_the_caller_holds_an_action_on(
     for name in ("team-a", "team-b", "team-c"):
         namespace(client, admin, name)
     iam_id, headers = robot(client, admin)
-    assert client.get("/v1/namespaces", headers=headers).json() == {"data": [], "count": 0}
+    assert client.get("/v1/namespaces", headers=headers).json() == {
+        "data": [], "count": 0, "limit": 100, "next_pagestart": None}
     grant(client, admin, iam_id, ["Reader"], resource_type="namespace", resource="team-a")
     grant(client, admin, iam_id, ["Writer"], resource_type="namespace", resource="team-c",
           repository="web-*")
     names = [n["name"] for n in client.get("/v1/namespaces", headers=headers).json()["data"]]
     assert names == ["team-a", "team-c"]
+
+
+def _pages(client: TestClient, headers: Headers, **params: Any) -> list[dict[str, Any]]:
+    """Every page of the list, following next_pagestart."""
+    pages, start = [], None
+    while True:
+        r = client.get("/v1/namespaces", params={**params, **({"pagestart": start} if start
+                                                              else {})}, headers=headers)
+        assert r.status_code == 200, r.text
+        pages.append(r.json())
+        start = r.json()["next_pagestart"]
+        if start is None:
+            return pages
+
+
+@pytest.mark.regions("", "us-south")
+def test_listing_pages_in_region_and_name_order(client: TestClient, admin: Headers) -> None:
+    """`limit` and `pagestart` as every list of the API: `count` is the whole list's, a
+    full last page says it is last, and the pages hold each namespace once."""
+    for name, region in (("team-c", ""), ("team-a", "us-south"), ("team-b", ""),
+                         ("team-a", ""), ("team-d", "us-south")):
+        assert namespace(client, admin, name, region).status_code == 201
+    pages = _pages(client, admin, limit=2, counts="false")
+    assert [p["count"] for p in pages] == [5, 5, 5]
+    assert [p["limit"] for p in pages] == [2, 2, 2]
+    assert [len(p["data"]) for p in pages] == [2, 2, 1]
+    listed = [(n["region"], n["name"]) for p in pages for n in p["data"]]
+    assert listed == [("", "team-a"), ("", "team-b"), ("", "team-c"),
+                      ("us-south", "team-a"), ("us-south", "team-d")]
+    full_last = _pages(client, admin, limit=5, counts="false")
+    assert len(full_last) == 1 and full_last[0]["next_pagestart"] is None
+    unpaged = client.get("/v1/namespaces", params={"counts": "false"}, headers=admin).json()
+    assert [(n["region"], n["name"]) for n in unpaged["data"]] == listed
+    in_region = _pages(client, admin, limit=1, region="us-south", counts="false")
+    assert [n["name"] for p in in_region for n in p["data"]] == ["team-a", "team-d"]
+
+
+def test_paging_counts_only_the_namespaces_the_caller_may_see(client: TestClient,
+                                                              admin: Headers) -> None:
+    for name in ("team-a", "team-b", "team-c", "team-d"):
+        namespace(client, admin, name)
+    iam_id, headers = robot(client, admin)
+    for name in ("team-b", "team-d"):
+        grant(client, admin, iam_id, ["Reader"], resource_type="namespace", resource=name)
+    pages = _pages(client, headers, limit=1, counts="false")
+    assert [(p["count"], [n["name"] for n in p["data"]]) for p in pages] == [
+        (2, ["team-b"]), (2, ["team-d"])]
+
+
+@pytest.mark.parametrize("bad", [{"limit": 0}, {"limit": 1001}, {"pagestart": "a\x01"}])
+def test_listing_refuses_a_page_size_or_cursor_out_of_range(client: TestClient, admin: Headers,
+                                                            bad: dict[str, Any]) -> None:
+    r = client.get("/v1/namespaces", params=bad, headers=admin)
+    assert r.status_code == 400, r.text
+    assert r.json()["errors"][0]["target"] == next(iter(bad))
+
+
+def test_namespace_list_command_walks_every_page(client: TestClient, admin: Headers,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    """`iam namespace-list` still lists every namespace: it follows next_pagestart."""
+    for name in ("team-a", "team-b", "team-c"):
+        namespace(client, admin, name)
+    monkeypatch.setenv("IAM_CLI_CONFIG", str(tmp_path / "cli.json"))
+    cli_client.save_login({"endpoint": "http://testserver", "refresh_token": "unused",
+                           "access_token": admin["Authorization"].split(" ", 1)[1],
+                           "expiration": time.time() + 3600})
+    monkeypatch.setattr(cli_client, "PAGE", 2)
+    asked: list[dict[str, Any]] = []
+
+    def request(method: str, url: str, **kw: Any) -> httpx.Response:
+        asked.append(kw["params"])
+        return client.request(method, url, params=kw["params"], headers=kw["headers"],
+                              json=kw["json"])
+
+    monkeypatch.setattr(httpx, "request", request)
+    result = CliRunner().invoke(app, ["namespace-list", "--no-counts", "--output", "json"])
+    assert result.exit_code == 0, result.output
+    assert [n["name"] for n in json.loads(result.stdout)] == ["team-a", "team-b", "team-c"]
+    assert [(p["limit"], "pagestart" in p) for p in asked] == [(2, False), (2, True)]

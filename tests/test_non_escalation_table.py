@@ -272,13 +272,22 @@ def _key_create(w: World, h: Headers, target: str) -> int:
     return int(r.status_code)
 
 
-def _key_flag(flag: str) -> Callable[[World, Headers, str], int]:
+def _flag(path: Callable[[World, str], str]) -> Callable[[World, Headers, str], int]:
+    """POST a flag (lock, disable) at `path(world, target)`; the owner takes it off again."""
     def run(w: World, h: Headers, target: str) -> int:
-        r = w.call("POST", f"/v1/apikeys/{w.keys[target]}/{flag}", h)
+        r = w.call("POST", path(w, target), h)
         if r.status_code == 200:
-            w.owner_ok("DELETE", f"/v1/apikeys/{w.keys[target]}/{flag}")
+            w.owner_ok("DELETE", path(w, target))
         return int(r.status_code)
     return run
+
+
+def _key_flag(flag: str) -> Callable[[World, Headers, str], int]:
+    return _flag(lambda w, target: f"/v1/apikeys/{w.keys[target]}/{flag}")
+
+
+def _lock(collection: str) -> Callable[[World, Headers, str], int]:
+    return _flag(lambda w, target: f"/v1/{collection}/{w.ids[target]}/lock")
 
 
 def _key_rename(w: World, h: Headers, target: str) -> int:
@@ -301,13 +310,6 @@ def _rename(collection: str) -> Callable[[World, Headers, str], int]:
                    json={"name": "renamed"})
         return int(r.status_code)
     return run
-
-
-def _sid_lock(w: World, h: Headers, target: str) -> int:
-    r = w.call("POST", f"/v1/serviceids/{w.ids[target]}/lock", h)
-    if r.status_code == 200:
-        w.owner_ok("DELETE", f"/v1/serviceids/{w.ids[target]}/lock")
-    return int(r.status_code)
 
 
 def _password(w: World, h: Headers, target: str) -> int:
@@ -350,8 +352,9 @@ KEY_OPS = [
     Op("apikey-delete", _key_delete, "iam-identity.apikey.delete", "iam-identity.user.update"),
 ]
 SID_OPS = [Op("serviceid-rename", _rename("serviceids"), "iam-identity.serviceid.update"),
-           Op("serviceid-lock", _sid_lock, "iam-identity.serviceid.lock")]
+           Op("serviceid-lock", _lock("serviceids"), "iam-identity.serviceid.lock")]
 USER_OPS = [Op("user-rename", _rename("users"), user_action="iam-identity.user.update"),
+            Op("user-lock", _lock("users"), user_action="iam-identity.user.update"),
             Op("user-password-set", _password, user_action="iam-identity.user.update")]
 def _issuer_update(w: World, h: Headers, target: str) -> int:
     """An issuer a rule of the profile names: changing its keys changes who becomes it."""

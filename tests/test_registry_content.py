@@ -238,6 +238,49 @@ def test_a_repeated_listing_asks_the_registry_one_head_per_tag(world: World) -> 
     assert sum(1 for m, _ in made if m == "HEAD") == len(images)
 
 
+def test_a_listing_with_max_age_takes_the_digests_the_registry_just_gave(
+        world: World) -> None:
+    """The console's images page (`max_age=5`): each repository's tags are read again, but
+    no tag is asked for its digest within that time; without it, every tag is."""
+    registry = world.env.registries[US]
+    fresh = world.listing(namespace="team-a")
+    time.sleep(0.5)
+    before = len(registry.requests())
+    remembered = world.listing(namespace="team-a", max_age=10)
+    time.sleep(0.5)
+    made = registry.requests()[before:]
+    assert sorted(m for m, _ in made) == ["GET"] * len(made), made  # catalog and tags only
+    assert {(i["repository"], i["tag"], i["digest"]) for i in remembered} == {
+        (i["repository"], i["tag"], i["digest"]) for i in fresh}
+    r = world.call("GET", "/v1/images", params={"namespace": "team-a", "max_age": 11})
+    assert r.status_code == 400 and r.json()["errors"][0]["target"] == "max_age", r.text
+
+
+def test_image_list_of_one_repository_reads_its_tags_without_the_catalog(
+        world: World) -> None:
+    """`repository=`: what the console's remove confirmation asks (the tags going with a
+    digest), one tags list and a HEAD per tag, whatever the namespace holds besides."""
+    registry = world.env.registries[US]
+    time.sleep(0.5)
+    before = len(registry.requests())
+    images = world.listing(repository="team-a/web")
+    time.sleep(0.5)
+    made = registry.requests()[before:]
+    assert {(i["repository"], i["tag"]) for i in images} == {
+        ("team-a/web", "1.0"), ("team-a/web", "latest"), ("team-a/web", "2.0")}
+    assert not [p for _, p in made if "_catalog" in p], made
+    assert world.listing(repository="team-a/nothing-here") == []
+    assert {i["tag"] for i in world.listing(world.reader.apikey, repository="team-a/web")} == {
+        "1.0", "latest", "2.0"}
+    for key, params, status in (
+            (None, {"namespace": "team-b", "repository": "team-a/web"}, 400),
+            (None, {"repository": "team-a"}, 400),
+            (world.writer.apikey, {"repository": "team-a/web"}, 403),
+            (world.other_owner_key, {"repository": "team-a/web"}, 404)):
+        r = world.call("GET", "/v1/images", key, params=params)
+        assert r.status_code == status, (params, r.text)
+
+
 # --- image-inspect -----------------------------------------------------------------------
 
 

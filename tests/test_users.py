@@ -284,3 +284,57 @@ def test_wrong_current_passwords_are_limited_like_logins(client: TestClient,
                            headers=me).status_code for _ in range(11)]
     assert statuses[:10] == [403] * 10
     assert statuses[10] == 429
+
+
+def test_lock_user_refuses_its_rename_and_deletion_until_unlocked(
+        client: TestClient, admin: dict[str, str]) -> None:
+    user = create_user(client, admin).json()
+    path = f"/v1/users/{user['iam_id']}"
+    r = client.post(f"{path}/lock", headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json()["locked"] is True and r.json()["entity_tag"] != user["entity_tag"]
+    tag = client.get(path, headers=admin).headers["ETag"]
+    renamed = client.put(path, json={"name": "bob"}, headers={**admin, "If-Match": tag})
+    deleted = client.delete(path, headers=admin)
+    for refused in (renamed, deleted):
+        assert refused.status_code == 409
+        assert refused.json()["errors"][0]["code"] == "locked"
+    assert user_names(client, admin) == ["alice"]
+    r = client.delete(f"{path}/lock", headers=admin)
+    assert r.status_code == 200 and r.json()["locked"] is False
+    assert client.delete(path, headers=admin).status_code == 204
+    assert user_names(client, admin) == []
+
+
+def test_a_locked_user_still_signs_in(client: TestClient, admin: dict[str, str]) -> None:
+    """Locked means protected from change and deletion (IBM's meaning), not disabled."""
+    user = create_user(client, admin).json()
+    assert client.post(f"/v1/users/{user['iam_id']}/lock", headers=admin).status_code == 200
+    assert login(client, "alice").status_code == 200
+
+
+def test_lock_user_needs_user_update(client: TestClient, admin: dict[str, str]) -> None:
+    """An iam-identity Editor manages service IDs, not users: 403 naming the action."""
+    user = create_user(client, admin).json()
+    editor = client.post("/v1/serviceids", json={"name": "editor"}, headers=admin).json()
+    client.post("/v1/policies", headers=admin, json={
+        "subject": {"iam_id": editor["iam_id"]}, "roles": ["Editor"],
+        "resource": {"service": "iam-identity"}}).raise_for_status()
+    key = client.post("/v1/apikeys", json={"name": "k", "iam_id": editor["iam_id"]},
+                      headers=admin).json()["apikey"]
+    r = client.post(f"/v1/users/{user['iam_id']}/lock", headers=bearer(client, key))
+    assert r.status_code == 403
+    assert "iam-identity.user.update" in r.json()["errors"][0]["message"]
+    assert client.get(f"/v1/users/{user['iam_id']}", headers=admin).json()["locked"] is False
+
+
+def test_lock_another_accounts_user_is_404_like_an_unknown_one(
+        client: TestClient, admin: dict[str, str],
+        other_account: tuple[str, dict[str, str]]) -> None:
+    user = create_user(client, admin).json()
+    _, b = other_account
+    foreign = client.post(f"/v1/users/{user['iam_id']}/lock", headers=b)
+    unknown = client.post("/v1/users/iam-User-00000000-0000-0000-0000-000000000000/lock",
+                          headers=b)
+    assert foreign.status_code == unknown.status_code == 404
+    assert client.get(f"/v1/users/{user['iam_id']}", headers=admin).json()["locked"] is False

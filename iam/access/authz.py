@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import text
 from sqlmodel import Session, select
@@ -356,8 +356,21 @@ def can_administer(grants: Iterable[Grant], catalog: roles.RoleCatalog, scope: G
     return False
 
 
+class Placed(Protocol):
+    """A namespace as far as visibility goes: where it is (a table row, or a lighter one)."""
+
+    @property
+    def region(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+
+P = TypeVar("P", bound=Placed)
+
+
 def visible_namespaces(session: Session, catalog: roles.RoleCatalog, principal: Principal,
-                       rows: Sequence[Namespace]) -> list[Namespace]:
+                       rows: Sequence[P]) -> list[P]:
     """The namespaces (of the principal's account) it holds any action on, in any repository."""
     if principal.is_owner:
         return list(rows)

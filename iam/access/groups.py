@@ -128,7 +128,9 @@ def remove_member(session: Session, *, journal: ChangeJournal, account_id: str, 
     delete_row(session, row, kind=MEMBER, journal=journal)
 
 
-def list_members(session: Session, *, account_id: str, group_id: str) -> list[GroupMember]:
+def list_members(session: Session, *, account_id: str, group_id: str, limit: int,
+                 start: str | None) -> Paged[GroupMember]:
+    """The group's members, `limit` at a time in iam_id order after the cursor `start`."""
     group = get_group(session, account_id=account_id, group_id=group_id)
-    return list(session.exec(select(GroupMember).where(GroupMember.group_id == group.id)
-                             .order_by(GroupMember.iam_id)).all())
+    query = select(GroupMember).where(GroupMember.group_id == group.id)
+    return page(session, query, key=col(GroupMember.iam_id), limit=limit, start=start)

@@ -35,10 +35,12 @@ class Holdings:
 
     @classmethod
     def read(cls, session: Session, catalog: roles.RoleCatalog, principal: Principal, *,
-             region: str | None = None) -> Holdings:
-        """The account's namespaces (of `region`, or of every region) and the identity's
-        container-registry grants, its groups' included."""
-        rows = list_namespaces(session, account_id=principal.account_id, region=region)
+             region: str | None = None, namespace: str | None = None) -> Holdings:
+        """The account's namespaces (of `region`, or of every region; only `namespace`'s,
+        for an operation on that one) and the identity's container-registry grants, its
+        groups' included."""
+        rows = list_namespaces(session, account_id=principal.account_id, region=region,
+                               name=namespace)
         grants = () if principal.is_owner else tuple(authz.grants_of(
             session, account_id=principal.account_id, iam_id=principal.iam_id,
             service=SERVICE))

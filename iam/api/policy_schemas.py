@@ -51,11 +51,6 @@ class NamespaceListed(NamespacePublic):
             "release_after": found.release_after, "last_error": found.last_error})
 
 
-class NamespaceList(BaseModel):
-    data: list[NamespaceListed]
-    count: int
-
-
 class DeletedImagePublic(BaseModel):
     repository: str
     digest: str
@@ -190,11 +185,6 @@ class MemberPublic(BaseModel):
         kind = ("ServiceId" if row.iam_id.startswith("iam-ServiceId-")
                 else "Profile" if row.iam_id.startswith("iam-Profile-") else "User")
         return cls(iam_id=row.iam_id, type=kind, created_at=row.created_at)
-
-
-class MemberList(BaseModel):
-    data: list[MemberPublic]
-    count: int
 
 
 class AuthzCheck(Strict):

@@ -7,13 +7,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Generic, NotRequired, Self, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr
-from sqlmodel import SQLModel
 from typing_extensions import TypedDict  # pydantic reads only this one on Python 3.11
 
 from iam.store.rows import Paged
 
 T = TypeVar("T")
-R = TypeVar("R", bound=SQLModel)
+R = TypeVar("R")
 
 
 class Strict(BaseModel):

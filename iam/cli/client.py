@@ -114,6 +114,10 @@ def exchange(endpoint: str, form: dict[str, str]) -> dict[str, Any]:
     return body
 
 
+#: What `Api.get_all` asks for a page (the API's largest `limit`).
+PAGE = 1000
+
+
 class Api:
     """An HTTP client carrying the stored access token, refreshed when it expires."""
 
@@ -155,7 +159,7 @@ class Api:
         items: list[Any] = []
         start = None
         while True:
-            page = self.get(path, **params, limit=1000, pagestart=start)
+            page = self.get(path, **params, limit=PAGE, pagestart=start)
             items.extend(page["data"])
             start = page.get("next_pagestart")
             if not start:

@@ -291,6 +291,18 @@ def user_delete(iam_id: str, force: Force = False, output: OutputOpt = Format.ta
     done({"iam_id": iam_id, "deleted": True}, output, f"User {iam_id} deleted")
 
 
+@app.command("user-lock")
+def user_lock(iam_id: str, output: OutputOpt = Format.table) -> None:
+    """Protect a user from renaming and deletion (it still signs in)."""
+    emit(Api().post(f"/v1/users/{iam_id}/lock"), output, USER_COLUMNS)
+
+
+@app.command("user-unlock")
+def user_unlock(iam_id: str, output: OutputOpt = Format.table) -> None:
+    """Allow renaming and deletion of a user again."""
+    emit(Api().delete(f"/v1/users/{iam_id}/lock"), output, USER_COLUMNS)
+
+
 @app.command("user-password-set")
 def user_password_set(iam_id: str, current: Annotated[bool, typer.Option(
         "--current", help="Your own password: standard input gives the current password on "

@@ -54,6 +54,9 @@ def image_list(
     region: Annotated[str | None, typer.Option(help="Only the registries of this region")] = None,
     include_untagged: Annotated[bool, typer.Option(
         "--include-untagged", help="Also repositories without tags (one row each)")] = False,
+    repository: Annotated[str | None, typer.Option(
+        help="Only this repository (namespace/path): its tags, without reading the catalog")
+    ] = None,
     output: OutputOpt = Format.table,
 ) -> None:
     """List the images of your namespaces (IBM: ibmcloud cr image-list)."""
@@ -64,6 +67,7 @@ def image_list(
     while True:
         page = api.call("GET", "/v1/images", timeout=TIMEOUT, params={
             "namespace": namespace, "region": region, "limit": 1000, "pagestart": start,
+            "repository": repository,
             "include_untagged": "true" if include_untagged else None}).json()
         images += page["data"]
         notes += [n for n in page.get("notes", []) if n not in notes]

@@ -50,7 +50,7 @@ def namespace_list(region: Annotated[str | None, typer.Option("--region", "-r")]
                    output: OutputOpt = Format.table) -> None:
     """The namespaces of your account you hold any action on: region, state (`deleting`
     while its images are removed) and what the registries hold of it."""
-    rows = Api().get("/v1/namespaces", region=region, counts=str(counts).lower())["data"]
+    rows = Api().get_all("/v1/namespaces", region=region, counts=str(counts).lower())
     if output == Format.json:
         emit(rows, output)
         return

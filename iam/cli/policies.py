@@ -270,7 +270,7 @@ def access_group_user_remove(group: str, users: list[str],
 def access_group_members(group: str, output: OutputOpt = Format.table) -> None:
     """The members of an access group."""
     api = Api()
-    emit(api.get(f"/v1/groups/{_group(api, group)}/members")["data"], output, MEMBER_COLUMNS)
+    emit(api.get_all(f"/v1/groups/{_group(api, group)}/members"), output, MEMBER_COLUMNS)
 
 
 # access-group-policy-create, access-group-policies, access-group-policy-update,

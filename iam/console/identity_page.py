@@ -3,6 +3,7 @@ activity, its policies, and the forms of what the signed-in identity may do with
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request, Response
@@ -68,4 +69,16 @@ def render(request: Request, visitor: Visitor, runtime: Runtime, iam_id: str, *,
         policies=policy_view.of_subject(runtime, caller, iam_id=iam_id),
         grantable=policy_view.grantable(runtime, caller), subject={"iam_id": iam_id},
         base=url_of(iam_id),
-        docker_hosts=registry_hosts(runtime), **{"form_roles": {}, **extra})
+        docker_hosts=registry_hosts(runtime), **{"form_roles": {}, "edit_roles": {}, **extra})
+
+
+def act(request: Request, visitor: Visitor, runtime: Runtime, iam_id: str,
+        change: Callable[[], object], *, then: str = "") -> Response:
+    """One change of the identity with no fields (lock, unlock, delete: an API route
+    function called by `change`): the page again with the refusal, or on to `then` (the
+    identity's page by default)."""
+    try:
+        change()
+    except IamError as exc:
+        return render(request, visitor, runtime, iam_id, problems=pages.refused(request, exc))
+    return pages.see_other(then or url_of(iam_id))

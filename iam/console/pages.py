@@ -7,12 +7,13 @@ console's Content-Security-Policy (`api.middleware.CONSOLE_CSP`: no inline scrip
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import Request
+from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import ValidationError
@@ -125,3 +126,34 @@ def see_other(url: str) -> RedirectResponse:
 def note_refusal_of(request: Request, problems: Problems) -> None:
     """A refusal the console itself decided (a confirmation not typed), for the audit."""
     note_refusal(request, problems.summary())
+
+
+#: The pages before this one that a list's links remember (their cursors), for Previous.
+MAX_TRAIL = 100
+#: The `before` query parameters of a paged list: the cursors of the pages before it.
+Before = Annotated[list[str] | None, Query(max_length=MAX_TRAIL + 1)]
+
+
+@dataclass(frozen=True)
+class Pager:
+    """The links of a list read a page at a time by cursor (the API's `pagestart`): this
+    page, the next and the previous one. There is no cursor backwards, so the links carry
+    the cursors of the pages before (`before`, the first page's empty) to step back."""
+
+    here: str
+    next: str = ""
+    previous: str = ""
+
+    @classmethod
+    def of(cls, path: str, *, pagestart: str | None, before: Sequence[str] | None,
+           next_start: str | None, **params: str) -> Pager:
+        trail = [b[:128] for b in before or ()][-MAX_TRAIL:]
+
+        def url(start: str, pages_before: Sequence[str]) -> str:
+            query = [*params.items(), ("pagestart", start),
+                     *(("before", b) for b in pages_before)]
+            return f"{path}?{urlencode(query)}"
+
+        return cls(here=url(pagestart or "", trail),
+                   next=url(next_start, [*trail, pagestart or ""]) if next_start else "",
+                   previous=url(trail[-1], trail[:-1]) if trail else "")

@@ -1,6 +1,6 @@
 """Policies as the console shows them: a subject's policies, each with a sentence saying what
-it allows, and the services whose roles the signed-in identity may hand out (the check boxes
-of the "assign access" forms)."""
+it allows and whether the signed-in identity may change it, and the services whose roles
+the signed-in identity may hand out (the check boxes of the "assign access" forms)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,20 @@ class ShownPolicy:
     policy: PolicyPublic
     scope: str
     allows: str
+    #: may the signed-in identity change or remove it (the API decides again)
+    manageable: bool = False
+    #: its service's roles, the check boxes of its "change roles" form
+    service_roles: ServiceRoles | None = None
+
+
+def grant_of(policy: PolicyPublic) -> authz.Grant:
+    """The policy as the engine sees it (what managing it needs, `PolicyAccess.may_manage`)."""
+    r = policy.resource
+    return authz.Grant(policy_id=policy.id, roles=tuple(policy.roles),
+                       service=r.get("service", ""), region=r.get("region", ""),
+                       resource_type=r.get("resource_type", ""),
+                       resource=r.get("resource", ""), repository=r.get("repository", ""),
+                       group_id=policy.subject.get("access_group_id"))
 
 
 def scope_of(resource: dict[str, str]) -> str:
@@ -61,8 +75,12 @@ def of_subject(runtime: Runtime, principal: Principal, *, iam_id: str | None = N
                                   pagestart=None)
     except Forbidden:
         return None
+    with runtime.read() as session:
+        access = PolicyAccess.of(session, runtime.roles, principal)
     return [ShownPolicy(p, scope_of(p.resource),
-                        allows(runtime.roles, p.resource.get("service", ""), p.roles))
+                        allows(runtime.roles, p.resource.get("service", ""), p.roles),
+                        manageable=access.may_manage(grant_of(p)),
+                        service_roles=runtime.roles.services.get(p.resource.get("service", "")))
             for p in found.data]
 
 

@@ -70,6 +70,15 @@ def update_user(session: Session, *, journal: ChangeJournal, account_id: str, ia
     return row
 
 
+def set_locked(session: Session, *, journal: ChangeJournal, account_id: str, iam_id: str,
+               locked: bool) -> User:
+    """Lock (protect from renaming and deletion; the user still signs in and its keys
+    work) or unlock."""
+    row = get_user(session, account_id=account_id, iam_id=iam_id)
+    rows.change(session, row, kind=KIND, journal=journal, values={"locked": locked})
+    return row
+
+
 def set_password(session: Session, *, journal: ChangeJournal, account_id: str, iam_id: str,
                  password: str) -> User:
     """A new password set by an administrator; refresh tokens bound to the old one stop

@@ -11,15 +11,18 @@ counts with a note, never an error for the whole list. Size is, for each distinc
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from iam.access import authz, namespace_removals, namespaces
+from iam.access.namespaces import NamespaceRow
 from iam.errors import Forbidden, IamError, NotFound
 from iam.identity.authn import Principal
 from iam.registry.content import listing
 from iam.registry.content.service import RegistryContent
-from iam.store.models import Namespace
+from iam.store.models import NamespaceRemoval
+from iam.store.rows import Paged
 
 PAGE = 1000
 #: pages read per namespace at most (a million tags): beyond, the counts say so
@@ -36,7 +39,7 @@ class Counts:
 
 @dataclass(frozen=True)
 class ListedNamespace:
-    namespace: Namespace
+    namespace: NamespaceRow
     counts: Counts
     #: while deleting: when its name may be released, and the last attempt's error
     release_after: datetime | None = None
@@ -75,34 +78,39 @@ def count(content: RegistryContent, principal: Principal, *, region: str,
 
 
 def list_namespaces(content: RegistryContent, principal: Principal, *, region: str | None,
-                    counts: bool) -> list[ListedNamespace]:
-    """The account's namespaces the caller holds any action on (of `region`, or all),
-    with their counts when asked."""
+                    counts: bool, limit: int, start: str | None) -> Paged[ListedNamespace]:
+    """The account's namespaces the caller holds any action on (of `region`, or all), `limit`
+    at a time in (region, name) order after the cursor `start`, with their counts when
+    asked (for the page's namespaces only)."""
     with content.read() as session:
         rows = namespaces.list_namespaces(session, account_id=principal.account_id,
                                           region=region)
         rows = authz.visible_namespaces(session, content.roles, principal, rows)
         removals = namespace_removals.of_account(session, account_id=principal.account_id)
-    listed = []
-    for row in rows:
-        found = count(content, principal, region=row.region,
-                      namespace=row.name) if counts else Counts()
-        removal = removals.get((row.region, row.name_key))
-        listed.append(ListedNamespace(
-            row, found, removal.release_after if removal else None,
-            (removal.last_error or None) if removal else None))
-    return listed
+    page = namespaces.page_namespaces(rows, limit=limit, start=start)
+    listed = [_listed(content, principal, row, removals, counts=counts) for row in page.rows]
+    return Paged(listed, page.total, page.next_start)
+
+
+def _listed(content: RegistryContent, principal: Principal, row: NamespaceRow,
+            removals: Mapping[tuple[str, str], NamespaceRemoval], *,
+            counts: bool) -> ListedNamespace:
+    found = count(content, principal, region=row.region,
+                  namespace=row.name) if counts else Counts()
+    removal = removals.get((row.region, row.name_key))
+    return ListedNamespace(row, found, removal.release_after if removal else None,
+                           (removal.last_error or None) if removal else None)
 
 
 def show_namespace(content: RegistryContent, principal: Principal, *, region: str,
                    name: str, counts: bool) -> ListedNamespace:
     """One namespace of the caller's account, as `list_namespaces` shows it; NotFound when
     the account does not hold it or the caller holds nothing on it."""
-    for found in list_namespaces(content, principal, region=region, counts=False):
-        if found.namespace.name == name:
-            if not counts:
-                return found
-            return ListedNamespace(found.namespace,
-                                   count(content, principal, region=region, namespace=name),
-                                   found.release_after, found.last_error)
-    raise NotFound(f"namespace {name} not found", target="namespace")
+    with content.read() as session:
+        rows = namespaces.list_namespaces(session, account_id=principal.account_id,
+                                          region=region, name=name)
+        rows = authz.visible_namespaces(session, content.roles, principal, rows)
+        removals = namespace_removals.of_account(session, account_id=principal.account_id)
+    if not rows:
+        raise NotFound(f"namespace {name} not found", target="namespace")
+    return _listed(content, principal, rows[0], removals, counts=counts)

@@ -21,6 +21,7 @@ from iam.store.models import ApiKey, GroupMember, Policy, new_tag, utcnow
 
 M = TypeVar("M", bound=SQLModel)
 R = TypeVar("R", bound=Recorded)
+T = TypeVar("T")
 
 
 def get_in_account(session: Session, model: type[M], key: str, *, account_id: str,
@@ -119,11 +120,11 @@ def delete_row(session: Session, row: Recorded, *, kind: str, journal: ChangeJou
     session.flush()
 
 
-class Paged(NamedTuple, Generic[M]):
+class Paged(NamedTuple, Generic[T]):
     """One page: its rows, how many rows the whole list has, the cursor of the next page
     (None on the last one)."""
 
-    rows: list[M]
+    rows: list[T]
     total: int
     next_start: str | None
 
@@ -157,8 +158,8 @@ def page_in_account(session: Session, model: type[M], *, account_id: str, limit:
     return page(session, query, key=columns.id, limit=limit, start=start)
 
 
-def page_of(rows: Sequence[M], *, key: Callable[[M], str], limit: int,
-            start: str | None) -> Paged[M]:
+def page_of(rows: Sequence[T], *, key: Callable[[T], str], limit: int,
+            start: str | None) -> Paged[T]:
     """`page` for rows already read and filtered in Python (a visibility rule SQL cannot
     express); `rows` must be in `key` order."""
     after = [r for r in rows if not start or key(r) > start]

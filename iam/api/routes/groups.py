@@ -14,7 +14,6 @@ from iam.api.policy_schemas import (
     GroupPublic,
     GroupUpdate,
     MemberAdd,
-    MemberList,
     MemberPublic,
 )
 from iam.api.schemas import Page, page_of
@@ -82,11 +81,14 @@ def delete_group(group_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
 
 
 @router.get("/{group_id}/members")
-def list_members(group_id: str, caller: CurrentPrincipal, runtime: RuntimeDep) -> MemberList:
+def list_members(group_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
+                 limit: Limit = 100, pagestart: PageStart = None) -> Page[MemberPublic]:
+    """The group's members, `limit` at a time in iam_id order."""
     with runtime.read() as session:
         guard.require(session, runtime.roles, caller, "iam-access-management.group.get")
-        rows = groups.list_members(session, account_id=caller.account_id, group_id=group_id)
-    return MemberList(data=[MemberPublic.of(r) for r in rows], count=len(rows))
+        found = groups.list_members(session, account_id=caller.account_id, group_id=group_id,
+                                    limit=limit, start=pagestart)
+    return page_of(found, MemberPublic.of, limit=limit)
 
 
 @router.post("/{group_id}/members", status_code=201)

@@ -25,6 +25,7 @@ from iam.api.content_schemas import (
 from iam.api.deps import CurrentPrincipal, JournalDep, Limit, RuntimeDep
 from iam.api.offload import content_operation
 from iam.registry.content import deletion, inspection, listing, tagging
+from iam.registry.content.cache import MAX_AGE
 
 router = APIRouter(tags=["images"])
 V = TypeVar("V")
@@ -46,12 +47,20 @@ async def list_images(
     pagestart: Annotated[str | None, Query(max_length=listing.MAX_CURSOR,
                                            description="next_pagestart of the previous "
                                                        "page")] = None,
+    repository: Annotated[str | None, Query(
+        max_length=256, description="only this repository (namespace/path), its tags read "
+                                    "without the catalog")] = None,
+    max_age: Annotated[float, Query(
+        ge=0, le=MAX_AGE, description="accept a tag's digest the registry gave this service "
+                                      "at most this many seconds ago instead of asking "
+                                      "again (a HEAD per tag); 0: ask for every tag")] = 0,
 ) -> ImageList:
     """The images of the caller's namespaces (`container-registry.image.list`), a page of
     whole repositories at a time; repositories without tags hidden unless include_untagged."""
     page = await _run(request, partial(
         listing.list_images, runtime.content, caller, namespace=namespace, region=region,
-        include_untagged=include_untagged, limit=limit, pagestart=pagestart))
+        include_untagged=include_untagged, limit=limit, pagestart=pagestart,
+        repository=repository, max_age=max_age))
     return ImageList.of(page, limit=limit)
 
 

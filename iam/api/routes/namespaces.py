@@ -12,14 +12,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from iam.access import guard, namespaces
-from iam.api.deps import CurrentPrincipal, JournalDep, RuntimeDep
+from iam.api.deps import CurrentPrincipal, JournalDep, Limit, PageStart, RuntimeDep
 from iam.api.offload import content_operation
-from iam.api.policy_schemas import (
-    NamespaceList,
-    NamespaceListed,
-    NamespacePublic,
-    NamespaceRemovalPublic,
-)
+from iam.api.policy_schemas import NamespaceListed, NamespacePublic, NamespaceRemovalPublic
+from iam.api.schemas import Page, page_of
 from iam.registry import namespace_listing
 
 router = APIRouter(prefix="/v1/namespaces", tags=["namespaces"])
@@ -54,17 +50,19 @@ def create_namespace(name: str, caller: CurrentPrincipal, runtime: RuntimeDep,
 @router.get("")
 async def list_namespaces(request: Request, caller: CurrentPrincipal, runtime: RuntimeDep,
                           region: Annotated[str | None, Query(max_length=64)] = None,
-                          counts: Counts = True) -> NamespaceList:
-    """The account's namespaces on which the caller holds any action, with their state and
-    (`counts`) what the registries of their region hold of them, as the caller may list it
+                          counts: Counts = True, limit: Limit = 100,
+                          pagestart: PageStart = None) -> Page[NamespaceListed]:
+    """The account's namespaces on which the caller holds any action, `limit` at a time in
+    (region, name) order, with their state and (`counts`) what the registries of their
+    region hold of the page's namespaces, as the caller may list it
     (`container-registry.image.list`); a registry that cannot be read leaves the counts
     null with a `counts_note`."""
     if region is not None:
         namespaces.check_region(region)
-    rows = await content_operation(request.app.state.content_limiter, partial(
+    found = await content_operation(request.app.state.content_limiter, partial(
         namespace_listing.list_namespaces, runtime.content, caller, region=region,
-        counts=counts))
-    return NamespaceList(data=[NamespaceListed.listed(r) for r in rows], count=len(rows))
+        counts=counts, limit=limit, start=pagestart))
+    return page_of(found, NamespaceListed.listed, limit=limit)
 
 
 @router.get("/{name}")

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response
 
 from iam.access import guard
 from iam.api.deps import CurrentPrincipal, IfMatch, JournalDep, Limit, PageStart, RuntimeDep
+from iam.api.identity_change import identity_change
 from iam.api.schemas import Page, ServiceIdCreate, ServiceIdPublic, ServiceIdUpdate, page_of
 from iam.identity import serviceids
 
@@ -52,10 +53,7 @@ def update_service_id(service_id: str, body: ServiceIdUpdate, caller: CurrentPri
                       runtime: RuntimeDep, journal: JournalDep,
                       if_match: IfMatch = None) -> ServiceIdPublic:
     """Rename or re-describe; needs `If-Match: <entity_tag>`."""
-    with runtime.write() as session:
-        guard.require_identity_change(session, runtime.roles, caller,
-                                      "iam-identity.serviceid.update", service_id,
-                                      registry_operators=runtime.settings.registry_operators)
+    with identity_change(runtime, caller, "iam-identity.serviceid.update", service_id) as session:
         row = serviceids.update_service_id(session, journal=journal,
                                            account_id=caller.account_id,
                                            service_id=service_id, if_match=if_match,
@@ -67,20 +65,14 @@ def update_service_id(service_id: str, body: ServiceIdUpdate, caller: CurrentPri
 def delete_service_id(service_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
                       journal: JournalDep) -> None:
     """Delete with its API keys and policies; a locked service ID must be unlocked first."""
-    with runtime.write() as session:
-        guard.require_identity_change(session, runtime.roles, caller,
-                                      "iam-identity.serviceid.delete", service_id,
-                                      registry_operators=runtime.settings.registry_operators)
+    with identity_change(runtime, caller, "iam-identity.serviceid.delete", service_id) as session:
         serviceids.delete_service_id(session, journal=journal, account_id=caller.account_id,
                                      service_id=service_id)
 
 
 def _set_lock(service_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
               journal: JournalDep, locked: bool) -> ServiceIdPublic:
-    with runtime.write() as session:
-        guard.require_identity_change(session, runtime.roles, caller, "iam-identity.serviceid.lock",
-                                      service_id,
-                                      registry_operators=runtime.settings.registry_operators)
+    with identity_change(runtime, caller, "iam-identity.serviceid.lock", service_id) as session:
         row = serviceids.set_locked(session, journal=journal, account_id=caller.account_id,
                                     service_id=service_id, locked=locked)
     return ServiceIdPublic.of(row)

@@ -14,6 +14,7 @@ from iam.api.deps import (
     PageStart,
     RuntimeDep,
 )
+from iam.api.identity_change import identity_change
 from iam.api.schemas import Page, PasswordChange, UserCreate, UserPublic, UserUpdate, page_of
 from iam.identity import users
 
@@ -54,13 +55,32 @@ def read_user(iam_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
 @router.put("/{iam_id}")
 def update_user(iam_id: str, body: UserUpdate, caller: CurrentPrincipal, runtime: RuntimeDep,
                 journal: JournalDep, if_match: IfMatch = None) -> UserPublic:
-    with runtime.write() as session:
-        guard.require_identity_change(session, runtime.roles, caller,
-                                      "iam-identity.user.update", iam_id,
-                                      registry_operators=runtime.settings.registry_operators)
+    with identity_change(runtime, caller, "iam-identity.user.update", iam_id) as session:
         row = users.update_user(session, journal=journal, account_id=caller.account_id,
                                 iam_id=iam_id, if_match=if_match, name=body.name)
     return UserPublic.of(row)
+
+
+def _set_lock(iam_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
+              journal: JournalDep, locked: bool) -> UserPublic:
+    with identity_change(runtime, caller, "iam-identity.user.update", iam_id) as session:
+        row = users.set_locked(session, journal=journal, account_id=caller.account_id,
+                               iam_id=iam_id, locked=locked)
+    return UserPublic.of(row)
+
+
+@router.post("/{iam_id}/lock")
+def lock_user(iam_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
+              journal: JournalDep) -> UserPublic:
+    """Protect from renaming and deletion (it still signs in; its keys keep working);
+    needs iam-identity.user.update."""
+    return _set_lock(iam_id, caller, runtime, journal, True)
+
+
+@router.delete("/{iam_id}/lock")
+def unlock_user(iam_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
+                journal: JournalDep) -> UserPublic:
+    return _set_lock(iam_id, caller, runtime, journal, False)
 
 
 @router.put("/{iam_id}/password", status_code=204)
@@ -87,9 +107,6 @@ def change_password(iam_id: str, body: PasswordChange, caller: CurrentPrincipal,
 @router.delete("/{iam_id}", status_code=204)
 def delete_user(iam_id: str, caller: CurrentPrincipal, runtime: RuntimeDep,
                 journal: JournalDep) -> None:
-    with runtime.write() as session:
-        guard.require_identity_change(session, runtime.roles, caller,
-                                      "iam-identity.user.delete", iam_id,
-                                      registry_operators=runtime.settings.registry_operators)
+    with identity_change(runtime, caller, "iam-identity.user.delete", iam_id) as session:
         users.delete_user(session, journal=journal, account_id=caller.account_id,
                           iam_id=iam_id)

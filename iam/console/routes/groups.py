@@ -20,7 +20,8 @@ FIELDS = ("name", "description", "iam_id")
 
 
 def _list_page(request: Request, visitor: VisitorDep, runtime: RuntimeDep, *,
-               pagestart: str | None = None, problems: pages.Problems | None = None,
+               pagestart: str | None = None, before: pages.Before = None,
+               problems: pages.Problems | None = None,
                form: dict[str, str] | None = None) -> HTMLResponse:
     may = permissions.allowed(runtime, visitor.principal, "iam-access-management.group.create")
     try:
@@ -29,14 +30,17 @@ def _list_page(request: Request, visitor: VisitorDep, runtime: RuntimeDep, *,
     except Forbidden as exc:
         return pages.message(request, "Access groups", exc.message, status=403,
                              visitor=visitor)
-    return pages.render(request, "groups.html", visitor, page=found, may=may,
+    pager = pages.Pager.of("/console/groups", pagestart=pagestart, before=before,
+                           next_start=found.next_pagestart)
+    return pages.render(request, "groups.html", visitor, page=found, may=may, pager=pager,
                         problems=problems, form=form)
 
 
 @router.get("")
 def read_groups(request: Request, visitor: VisitorDep, runtime: RuntimeDep,
-                pagestart: str | None = None) -> HTMLResponse:
-    return _list_page(request, visitor, runtime, pagestart=pagestart)
+                pagestart: str | None = None,
+                before: pages.Before = None) -> HTMLResponse:
+    return _list_page(request, visitor, runtime, pagestart=pagestart, before=before)
 
 
 @router.post("", name="create_group")
@@ -53,9 +57,11 @@ def create_group(request: Request, visitor: VisitorDep, form: FormDep, runtime: 
 
 
 @router.get("/{group_id}")
-def read_group(request: Request, group_id: str, visitor: VisitorDep,
-               runtime: RuntimeDep) -> HTMLResponse:
-    return group_page.render(request, visitor, runtime, group_id)
+def read_group(request: Request, group_id: str, visitor: VisitorDep, runtime: RuntimeDep,
+               pagestart: str | None = None, before: pages.Before = None) -> HTMLResponse:
+    """The group, its members (`group_page.PAGE` at a time) and its policies."""
+    return group_page.render(request, visitor, runtime, group_id, pagestart=pagestart,
+                             before=before)
 
 
 @router.post("/{group_id}/members", name="add_member")

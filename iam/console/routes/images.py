@@ -18,7 +18,7 @@ from iam.api.routes import images as api
 from iam.console import pages, permissions
 from iam.console.session import FormDep, JournalDep, Visitor, VisitorDep
 from iam.errors import IamError
-from iam.registry.content.references import host_of
+from iam.registry.content.references import host_of, parse_image
 from iam.runtime import Runtime
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -26,6 +26,10 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 #: Each repository costs registry round trips (its tags, each tag's manifest), so the
 #: console lists fewer than the API's default to stay well under 100 ms (BENCHMARKS.md).
 PAGE = 20
+#: The images page takes a tag's digest as the registry gave it up to this many seconds
+#: ago (`max_age`): paging back and forth, or reloading, does not ask again for each tag.
+#: The remove confirmation and the removal itself always ask the registry.
+TAG_MEMO_SECONDS = 5.0
 DELETE = "container-registry.image.delete"
 PUSH = "container-registry.image.push"
 
@@ -43,15 +47,8 @@ def _repository_ref(runtime: Runtime, image: ImagePublic) -> str:
     return _ref(runtime, image).rsplit(":", 1)[0].split("@", 1)[0]
 
 
-async def _images(request: Request, visitor: Visitor, runtime: Runtime, *, namespace: str,
-                  region: str, pagestart: str | None) -> ImageList:
-    return await api.list_images(request, visitor.principal, runtime, limit=PAGE,
-                                 namespace=namespace or None, region=region or None,
-                                 include_untagged=False, pagestart=pagestart)
-
-
 async def _list_page(request: Request, visitor: Visitor, runtime: Runtime, *, namespace: str,
-                     region: str, pagestart: str | None = None,
+                     region: str, pagestart: str | None = None, before: pages.Before = None,
                      problems: pages.Problems | None = None,
                      form: dict[str, str] | None = None) -> HTMLResponse:
     regions = sorted({r.region for r in runtime.registries.all()})
@@ -60,8 +57,10 @@ async def _list_page(request: Request, visitor: Visitor, runtime: Runtime, *, na
     found: ImageList | None = None
     if namespace:
         try:
-            found = await _images(request, visitor, runtime, namespace=namespace,
-                                  region=region, pagestart=pagestart)
+            found = await api.list_images(request, visitor.principal, runtime, limit=PAGE,
+                                          namespace=namespace, region=region or None,
+                                          include_untagged=False, pagestart=pagestart,
+                                          max_age=TAG_MEMO_SECONDS)
         except IamError as exc:
             problems = pages.problems_of(exc)
     repositories: dict[str, list[ImagePublic]] = defaultdict(list)
@@ -69,25 +68,24 @@ async def _list_page(request: Request, visitor: Visitor, runtime: Runtime, *, na
         repositories[image.repository].append(image)
     scope = {"namespace": namespace, "region": region} if namespace else None
     may = permissions.allowed(runtime, visitor.principal, DELETE, PUSH, resource=scope)
-    next_url = ""
-    if found is not None and found.next_pagestart:
-        next_url = "/console/images?" + urlencode({"namespace": namespace, "region": region,
-                                                   "pagestart": found.next_pagestart})
+    pager = pages.Pager.of("/console/images", pagestart=pagestart, before=before,
+                           next_start=found.next_pagestart if found else None,
+                           namespace=namespace, region=region)
     return pages.render(
         request, "images.html", visitor, regions=regions, namespace=namespace,
         region=region, found=found, repositories=dict(repositories), may=may,
         ref=lambda image, by_digest=False: _ref(runtime, image, by_digest=by_digest),
-        repository_ref=lambda image: _repository_ref(runtime, image), next_url=next_url,
-        pagestart=pagestart or "", problems=problems, form=form)
+        repository_ref=lambda image: _repository_ref(runtime, image), pager=pager,
+        problems=problems, form=form)
 
 
 @router.get("/images")
 async def read_images(request: Request, visitor: VisitorDep, runtime: RuntimeDep,
-                      namespace: str = "", region: str = "",
-                      pagestart: str | None = None) -> HTMLResponse:
+                      namespace: str = "", region: str = "", pagestart: str | None = None,
+                      before: pages.Before = None) -> HTMLResponse:
     """A namespace's repositories and tags, a page of whole repositories at a time."""
     return await _list_page(request, visitor, runtime, namespace=namespace, region=region,
-                            pagestart=pagestart)
+                            pagestart=pagestart or None, before=before)
 
 
 @router.get("/images/inspect")
@@ -97,9 +95,7 @@ async def read_image(request: Request, visitor: VisitorDep, runtime: RuntimeDep,
     try:
         found = await api.inspect_image(request, visitor.principal, runtime, image=image[:512])
     except IamError as exc:
-        problems = pages.problems_of(exc)
-        return pages.message(request, "Not available", "; ".join(problems.general),
-                             status=problems.status, visitor=visitor)
+        return pages.not_available(request, exc, visitor)
     return pages.render(request, "image_inspect.html", visitor, found=found)
 
 
@@ -125,23 +121,21 @@ async def tag_image(request: Request, visitor: VisitorDep, form: FormDep, runtim
 
 @router.get("/images/remove")
 async def read_image_removal(request: Request, visitor: VisitorDep, runtime: RuntimeDep,
-                             image: str = "", namespace: str = "", region: str = "",
-                             pagestart: str | None = None) -> HTMLResponse:
-    """What removing the image takes with it: its digest, and every tag pointing there
-    (read again from the images page the link was on, which holds its whole repository)."""
-    going: list[str] = []
-    digest = ""
+                             image: str = "", namespace: str = "",
+                             region: str = "") -> HTMLResponse:
+    """What removing the image takes with it: its digest, and every tag of its repository
+    pointing there (that one repository listed again, not the page the link was on)."""
     try:
-        found = await _images(request, visitor, runtime, namespace=namespace, region=region,
-                              pagestart=pagestart or None)
-        for candidate in found.data:
-            if _ref(runtime, candidate) == image:
-                digest = candidate.digest or ""
-        going = sorted(_ref(runtime, c) for c in found.data if digest and c.digest == digest)
+        name = parse_image(image[:512], runtime.registries.all())
+        found = await api.list_images(request, visitor.principal, runtime, limit=1,
+                                      namespace=None, region=name.registry.region,
+                                      include_untagged=False, pagestart=None,
+                                      repository=name.repository)
     except IamError as exc:
-        problems = pages.problems_of(exc)
-        return pages.message(request, "Not available", "; ".join(problems.general),
-                             status=problems.status, visitor=visitor)
+        return pages.not_available(request, exc, visitor)
+    tags = [c for c in found.data if c.registry == name.registry.service]
+    digest = name.digest or next((c.digest or "" for c in tags if c.tag == name.reference), "")
+    going = sorted(_ref(runtime, c) for c in tags if digest and c.digest == digest)
     return pages.render(request, "image_remove.html", visitor, image=image, digest=digest,
                         going=going, namespace=namespace, region=region)
 

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from iam.api.deps import RuntimeDep
-from iam.api.policy_schemas import NamespaceListed, NamespacePublic
+from iam.api.policy_schemas import NamespaceListed
 from iam.api.routes import namespaces as api
 from iam.console import pages, permissions
 from iam.console.session import FormDep, JournalDep, Visitor, VisitorDep
@@ -24,34 +24,34 @@ DELETE = "container-registry.namespace.delete"
 
 
 async def _list_page(request: Request, visitor: Visitor, runtime: Runtime, *,
-                     start: str = "", counts: bool = False,
+                     pagestart: str = "", before: pages.Before = None, counts: bool = False,
                      problems: pages.Problems | None = None,
                      form: dict[str, str] | None = None) -> HTMLResponse:
     found = await api.list_namespaces(request, visitor.principal, runtime, region=None,
-                                      counts=False)
-    ordered = sorted(found.data, key=lambda ns: f"{ns.name}/{ns.region}")
-    after = [ns for ns in ordered if not start or f"{ns.name}/{ns.region}" > start]
-    shown: list[NamespacePublic] = list(after[:PAGE])
-    next_start = f"{shown[-1].name}/{shown[-1].region}" if len(after) > PAGE else ""
-    if counts:  # each count reads the namespace from the registries: only when asked
-        shown = [await api.get_namespace(request, ns.name, visitor.principal, runtime,
-                                         region=ns.region, counts=True) for ns in shown]
+                                      counts=counts, limit=PAGE, pagestart=pagestart or None)
     removable = permissions.on_namespaces(runtime, visitor.principal, DELETE,
-                                          ((ns.region, ns.name) for ns in shown))
+                                          ((ns.region, ns.name) for ns in found.data))
     regions = sorted({r.region for r in runtime.registries.all()})
-    return pages.render(request, "namespaces.html", visitor, namespaces=shown,
-                        count=found.count, next_start=next_start, counted=counts,
-                        start=start,
+    pager = pages.Pager.of("/console/namespaces", pagestart=pagestart, before=before,
+                           next_start=found.next_pagestart,
+                           **({"counts": "true"} if counts else {}))
+    with_counts = pages.Pager.of("/console/namespaces", pagestart=pagestart, before=before,
+                                 next_start=None, counts="true").here
+    return pages.render(request, "namespaces.html", visitor, namespaces=found.data,
+                        count=found.count, counted=counts, pager=pager,
+                        with_counts=with_counts,
                         may_add=permissions.held_somewhere(runtime, visitor.principal, CREATE),
                         removable=removable, regions=regions, problems=problems, form=form)
 
 
 @router.get("")
 async def read_namespaces(request: Request, visitor: VisitorDep, runtime: RuntimeDep,
-                          start: str = "", counts: bool = False) -> HTMLResponse:
-    """The namespaces, `PAGE` at a time in name order; with `counts`, what the registries
-    hold of each (repositories, images, size)."""
-    return await _list_page(request, visitor, runtime, start=start[:128], counts=counts)
+                          pagestart: str = "", counts: bool = False,
+                          before: pages.Before = None) -> HTMLResponse:
+    """The namespaces, `PAGE` at a time in (region, name) order (the API's pages); with
+    `counts`, what the registries hold of each shown (repositories, images, size)."""
+    return await _list_page(request, visitor, runtime, pagestart=pagestart[:128],
+                            before=before, counts=counts)
 
 
 @router.post("", name="create_namespace")

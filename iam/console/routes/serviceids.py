@@ -20,7 +20,8 @@ FIELDS = ("name", "description")
 
 
 def _list_page(request: Request, visitor: VisitorDep, runtime: RuntimeDep, *,
-               pagestart: str | None = None, problems: pages.Problems | None = None,
+               pagestart: str | None = None, before: pages.Before = None,
+               problems: pages.Problems | None = None,
                form: dict[str, str] | None = None) -> HTMLResponse:
     may = permissions.allowed(runtime, visitor.principal, "iam-identity.serviceid.create")
     try:
@@ -28,15 +29,18 @@ def _list_page(request: Request, visitor: VisitorDep, runtime: RuntimeDep, *,
                                      pagestart=pagestart)
     except Forbidden as exc:
         return pages.message(request, "Service IDs", exc.message, status=403, visitor=visitor)
-    return pages.render(request, "serviceids.html", visitor, page=found, may=may,
+    pager = pages.Pager.of("/console/serviceids", pagestart=pagestart, before=before,
+                           next_start=found.next_pagestart)
+    return pages.render(request, "serviceids.html", visitor, page=found, may=may, pager=pager,
                         problems=problems, form=form)
 
 
 @router.get("")
 def read_service_ids(request: Request, visitor: VisitorDep, runtime: RuntimeDep,
-                     pagestart: str | None = None) -> HTMLResponse:
+                     pagestart: str | None = None,
+                     before: pages.Before = None) -> HTMLResponse:
     """The account's service IDs, a page at a time, and the form that creates one."""
-    return _list_page(request, visitor, runtime, pagestart=pagestart)
+    return _list_page(request, visitor, runtime, pagestart=pagestart, before=before)
 
 
 @router.post("", name="create_service_id")
@@ -76,12 +80,8 @@ def update_service_id(request: Request, iam_id: str, visitor: VisitorDep, form: 
 def _lock(request: Request, iam_id: str, visitor: VisitorDep, runtime: RuntimeDep,
           journal: JournalDep, locked: bool) -> Response:
     change = api.lock_service_id if locked else api.unlock_service_id
-    try:
-        change(iam_id, caller=visitor.principal, runtime=runtime, journal=journal)
-    except IamError as exc:
-        return identity_page.render(request, visitor, runtime, iam_id,
-                                    problems=pages.refused(request, exc))
-    return pages.see_other(f"/console/serviceids/{iam_id}")
+    return identity_page.act(request, visitor, runtime, iam_id, lambda: change(
+        iam_id, caller=visitor.principal, runtime=runtime, journal=journal))
 
 
 @router.post("/{iam_id}/lock", name="lock_service_id")
@@ -99,10 +99,6 @@ def unlock_service_id(request: Request, iam_id: str, visitor: VisitorDep, form: 
 @router.post("/{iam_id}/delete", name="delete_service_id")
 def delete_service_id(request: Request, iam_id: str, visitor: VisitorDep, form: FormDep,
                       runtime: RuntimeDep, journal: JournalDep) -> Response:
-    try:
-        api.delete_service_id(iam_id, caller=visitor.principal, runtime=runtime,
-                              journal=journal)
-    except IamError as exc:
-        return identity_page.render(request, visitor, runtime, iam_id,
-                                    problems=pages.refused(request, exc))
-    return pages.see_other("/console/serviceids")
+    return identity_page.act(request, visitor, runtime, iam_id, lambda: api.delete_service_id(
+        iam_id, caller=visitor.principal, runtime=runtime, journal=journal),
+        then="/console/serviceids")

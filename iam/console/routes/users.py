@@ -1,5 +1,6 @@
 """Users: list, create (name and password), and one user's page (rename, set a password,
-delete, its API keys and policies). Each form calls the API's route function for it."""
+lock, unlock, delete, its API keys and policies). Each form calls the API's route function
+for it."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from iam.api.deps import RuntimeDep
 from iam.api.routes import users as api
 from iam.api.schemas import PasswordChange, UserCreate, UserUpdate
 from iam.console import identity_page, pages, permissions
-from iam.console.session import FormDep, JournalDep, VisitorDep, client_of
+from iam.console.session import FormDep, JournalDep, Visitor, VisitorDep, client_of
 from iam.errors import Forbidden, IamError
+from iam.runtime import Runtime
 
 router = APIRouter(prefix="/console/users", include_in_schema=False)
 PAGE = 50
@@ -20,7 +22,8 @@ FIELDS = ("name", "password", "current_password")
 
 
 def _list_page(request: Request, visitor: VisitorDep, runtime: RuntimeDep, *,
-               pagestart: str | None = None, problems: pages.Problems | None = None,
+               pagestart: str | None = None, before: pages.Before = None,
+               problems: pages.Problems | None = None,
                form: dict[str, str] | None = None) -> HTMLResponse:
     may = permissions.allowed(runtime, visitor.principal, "iam-identity.user.create")
     try:
@@ -28,14 +31,17 @@ def _list_page(request: Request, visitor: VisitorDep, runtime: RuntimeDep, *,
                                pagestart=pagestart)
     except Forbidden as exc:
         return pages.message(request, "Users", exc.message, status=403, visitor=visitor)
-    return pages.render(request, "users.html", visitor, page=found, may=may,
+    pager = pages.Pager.of("/console/users", pagestart=pagestart, before=before,
+                           next_start=found.next_pagestart)
+    return pages.render(request, "users.html", visitor, page=found, may=may, pager=pager,
                         problems=problems, form=form)
 
 
 @router.get("")
 def read_users(request: Request, visitor: VisitorDep, runtime: RuntimeDep,
-               pagestart: str | None = None) -> HTMLResponse:
-    return _list_page(request, visitor, runtime, pagestart=pagestart)
+               pagestart: str | None = None,
+               before: pages.Before = None) -> HTMLResponse:
+    return _list_page(request, visitor, runtime, pagestart=pagestart, before=before)
 
 
 @router.post("", name="create_user")
@@ -94,9 +100,26 @@ def change_password(request: Request, iam_id: str, visitor: VisitorDep, form: Fo
 @router.post("/{iam_id}/delete", name="delete_user")
 def delete_user(request: Request, iam_id: str, visitor: VisitorDep, form: FormDep,
                 runtime: RuntimeDep, journal: JournalDep) -> Response:
-    try:
-        api.delete_user(iam_id, caller=visitor.principal, runtime=runtime, journal=journal)
-    except IamError as exc:
-        return identity_page.render(request, visitor, runtime, iam_id,
-                                    problems=pages.refused(request, exc))
-    return pages.see_other("/console/users")
+    return identity_page.act(request, visitor, runtime, iam_id, lambda: api.delete_user(
+        iam_id, caller=visitor.principal, runtime=runtime, journal=journal),
+        then="/console/users")
+
+
+def _lock(request: Request, iam_id: str, visitor: Visitor, runtime: Runtime,
+          journal: JournalDep, locked: bool) -> Response:
+    change = api.lock_user if locked else api.unlock_user
+    return identity_page.act(request, visitor, runtime, iam_id, lambda: change(
+        iam_id, caller=visitor.principal, runtime=runtime, journal=journal))
+
+
+@router.post("/{iam_id}/lock", name="lock_user")
+def lock_user(request: Request, iam_id: str, visitor: VisitorDep, form: FormDep,
+              runtime: RuntimeDep, journal: JournalDep) -> Response:
+    """Protect the user from renaming and deletion (the API's lock)."""
+    return _lock(request, iam_id, visitor, runtime, journal, True)
+
+
+@router.post("/{iam_id}/unlock", name="unlock_user")
+def unlock_user(request: Request, iam_id: str, visitor: VisitorDep, form: FormDep,
+                runtime: RuntimeDep, journal: JournalDep) -> Response:
+    return _lock(request, iam_id, visitor, runtime, journal, False)

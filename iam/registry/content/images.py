@@ -1,7 +1,8 @@
 """Reading one image as the registry holds it now, through the digest cache.
 
 Which digest a tag points to is asked every time (a `HEAD` when the cache holds that
-digest's manifest, else one `GET` by tag); what a digest names comes from the cache when it
+digest's manifest, else one `GET` by tag), unless a listing accepts the registry's answer of
+the last few seconds (`max_age`); what a digest names comes from the cache when it
 is there. A digest the caller writes is confirmed in the repository (`HEAD`) before the
 cache answers for it.
 """
@@ -28,9 +29,11 @@ def _fetch(reach: Reach, repository: str, reference: str, token: str) -> Manifes
     return found
 
 
-def manifest(reach: Reach, repository: str, reference: str, *, token: str
-             ) -> Manifest | None:
-    """The manifest a tag or digest names in `repository` now (None: not there)."""
+def manifest(reach: Reach, repository: str, reference: str, *, token: str,
+             max_age: float = 0.0) -> Manifest | None:
+    """The manifest a tag or digest names in `repository` now (None: not there); with
+    `max_age`, a tag's digest the registry gave at most that many seconds ago is taken
+    from memory without asking again (listings only)."""
     cache = reach.cache
     if is_digest(reference):
         cached = cache.manifest(reference)
@@ -38,6 +41,11 @@ def manifest(reach: Reach, repository: str, reference: str, *, token: str
             return _fetch(reach, repository, reference, token)
         return cached if reach.api.head_manifest(repository, reference,
                                                  token=token) else None
+    if max_age > 0:
+        recent = cache.recent_tag(reach.name, repository, reference, within=max_age)
+        remembered = cache.manifest(recent) if recent is not None else None
+        if remembered is not None:
+            return remembered
     hint = cache.tag_hint(reach.name, repository, reference)
     if hint is None or cache.manifest(hint) is None:
         return _fetch(reach, repository, reference, token)
@@ -48,8 +56,7 @@ def manifest(reach: Reach, repository: str, reference: str, *, token: str
     cached = cache.manifest(digest)
     if cached is None:
         return _fetch(reach, repository, digest, token)
-    if digest != hint:
-        cache.keep_tag_hint(reach.name, repository, reference, digest)
+    cache.keep_tag_hint(reach.name, repository, reference, digest)  # said again, now
     return cached
 
 

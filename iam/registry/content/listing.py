@@ -2,8 +2,10 @@
 
 For each registry (of the asked region, or of every region) and each namespace of the
 caller's account there (the asked one, or every one the caller may list in), the catalog is
-read from the namespace (with the service's token: only that namespace's names are kept),
-the repositories the caller holds `container-registry.image.list` and `.image.pull` on are
+read from the namespace (with the service's token: only that namespace's names are kept;
+as many names at a time as the page may hold, since distribution walks its storage for each
+name it answers), or one repository is named (`repository`: no catalog read), the
+repositories the caller holds `container-registry.image.list` and `.image.pull` on are
 kept, their tags read and each tag resolved to its image (with the caller's token).
 
 A page holds whole repositories: tags are read in batches sized to what the page still has
@@ -19,7 +21,7 @@ import base64
 import binascii
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from iam.access.holdings import Holdings
@@ -27,7 +29,9 @@ from iam.config import Registry
 from iam.errors import Forbidden, InvalidInput, NotFound
 from iam.identity.authn import Principal
 from iam.registry.content import catalog, images
+from iam.registry.content.cache import MAX_AGE
 from iam.registry.content.connection import Deadline
+from iam.registry.content.distribution import CATALOG_PAGE
 from iam.registry.content.parallel import each
 from iam.registry.content.service import Reach, RegistryContent
 from iam.registry.content.summaries import ImageSummary, summarize
@@ -78,6 +82,17 @@ class Query:
     include_untagged: bool
     limit: int
     cursor: Cursor | None
+    #: only this repository (`namespace/path`): its tags, without reading the catalog
+    repository: str | None = None
+    #: a tag's digest the registry gave at most this many seconds ago is taken as it is
+    max_age: float = 0.0
+
+    @property
+    def catalog_page(self) -> int:
+        """Names asked of the catalog at a time: what the page may hold and one more (to
+        know whether another page follows). Distribution walks its storage until it has
+        that many, so a page of 20 asks for 21, not for a thousand."""
+        return min(CATALOG_PAGE, self.limit + 1)
 
 
 def _namespaces(holdings: Holdings, registry: Registry, query: Query) -> list[str]:
@@ -173,21 +188,40 @@ class _Page:
 
     def image(self, reach: Reach, repository: str, tag: str, token: str
               ) -> ImageSummary | None:
-        found = images.manifest(reach, repository, tag, token=token)
+        found = images.manifest(reach, repository, tag, token=token,
+                                max_age=self.query.max_age)
         if found is None:
             return None  # deleted since its tag was listed
         return summarize(reach, repository, tag, found, token=token)
 
 
+def _namespace_of(repository: str, namespace: str | None) -> str:
+    """The namespace a `repository` filter names (its first component)."""
+    first, slash, path = repository.partition("/")
+    if not slash or not path or (namespace is not None and first != namespace):
+        raise InvalidInput("repository is namespace/path, in the namespace asked for (if any)",
+                           target="repository")
+    return first
+
+
 def list_images(content: RegistryContent, principal: Principal, *, namespace: str | None,
                 region: str | None, include_untagged: bool, limit: int,
-                pagestart: str | None) -> ImagePage:
+                pagestart: str | None, repository: str | None = None,
+                max_age: float = 0.0) -> ImagePage:
+    """A page of images; with `repository`, only that repository's (in each registry of
+    the region), its tags read without the catalog; with `max_age` (at most
+    `cache.MAX_AGE`), each tag's digest as the registry gave it that recently, if it did
+    (each repository's tags are read again all the same)."""
     cursor = Cursor.decode(pagestart) if pagestart else None
-    query = Query(namespace, region, include_untagged, limit, cursor)
+    if repository is not None:
+        namespace = _namespace_of(repository, namespace)
+    if not 0 <= max_age <= MAX_AGE:
+        raise InvalidInput(f"max_age is 0 to {MAX_AGE:g} seconds", target="max_age")
+    query = Query(namespace, region, include_untagged, limit, cursor, repository, max_age)
     registries = [r for r in content.registries.all() if region is None or r.region == region]
     if region is not None and not registries:
         raise NotFound(f"no registry in region {region}", target="region")
-    holdings = content.holdings(principal, region=region)
+    holdings = content.holdings(principal, region=region, namespace=namespace)
     _check_access(holdings, registries, query)
     notes = [f"registry {r.service} has no url: its images are not listed" for r in registries
              if not r.url]
@@ -203,10 +237,14 @@ def list_images(content: RegistryContent, principal: Principal, *, namespace: st
         start = after.split("/", 1)[0]
         if after and name < start:
             continue
+        if query.repository is not None and after:
+            continue  # the cursor's registry: its one repository was on the last page
         reach = content.reach(registry, deadline)
-        names = (n for n in catalog.repositories(reach, name,
-                                                 after=after if name == start else "")
-                 if page.listable(registry, n))
+        listed: Iterable[str] = (
+            [query.repository] if query.repository is not None else
+            catalog.repositories(reach, name, after=after if name == start else "",
+                                 page=query.catalog_page))
+        names = (n for n in listed if page.listable(registry, n))
         page.read(reach, names)
         if page.full:
             more = index + 1 < len(plan) or next(names, None) is not None

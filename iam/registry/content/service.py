@@ -64,8 +64,11 @@ class RegistryContent:
         return Reach(registry, Distribution(self.connections.to(registry), deadline),
                      self.credentials, self.cache, self.settings.registry_concurrency)
 
-    def holdings(self, principal: Principal, *, region: str | None = None) -> Holdings:
-        """What the caller holds, read once for the whole operation (one short session:
-        no database connection is held while the registry answers)."""
+    def holdings(self, principal: Principal, *, region: str | None = None,
+                 namespace: str | None = None) -> Holdings:
+        """What the caller holds (in `namespace` only, when the operation is on that one),
+        read once for the whole operation (one short session: no database connection is
+        held while the registry answers)."""
         with self.read() as session:
-            return Holdings.read(session, self.roles, principal, region=region)
+            return Holdings.read(session, self.roles, principal, region=region,
+                                 namespace=namespace)
