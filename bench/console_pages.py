@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
             pages = {
                 "sign-in form": "/console/signin", "front page": "/console",
                 "namespaces (page of 50 of 1,001)": "/console/namespaces",
-                "images of a namespace (page of 20 of 1,000 repositories)": images,
+                "images of a namespace (page of 10 of 1,000 repositories)": images,
                 "image inspect": f"/console/images/inspect?image={image}",
                 "image remove (confirmation, lists the image's repository)":
                     f"/console/images/remove?image={image}&namespace={NAMESPACE}"

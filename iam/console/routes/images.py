@@ -25,7 +25,7 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 #: Images per page (whole repositories: a page may pass it by the tags of its last one).
 #: Each repository costs registry round trips (its tags, each tag's manifest), so the
 #: console lists fewer than the API's default to stay well under 100 ms (BENCHMARKS.md).
-PAGE = 20
+PAGE = 10
 #: The images page takes a tag's digest as the registry gave it up to this many seconds
 #: ago (`max_age`): paging back and forth, or reloading, does not ask again for each tag.
 #: The remove confirmation and the removal itself always ask the registry.
