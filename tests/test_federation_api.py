@@ -111,6 +111,26 @@ def test_create_rule_for_unregistered_issuer_is_404(world: World) -> None:
     assert r.json()["errors"][0]["target"] == "issuer"
 
 
+def test_deleting_a_profile_names_its_claim_rules_in_the_audit(world: World,
+                                                               issuers: list[Issuer]) -> None:
+    profile = world.ok("POST", "/v1/profiles", json={"name": "short-lived"})
+    rule = world.ok("POST", f"/v1/profiles/{profile['id']}/rules", json={
+        "name": "r", "issuer": issuers[0].url, "conditions": [eq("sub", "x")]})
+    assert world.client.delete(f"/v1/profiles/{profile['id']}",
+                               headers=world.admin).status_code == 204
+    deadline = time.monotonic() + 10
+    while True:
+        events = world.ok("GET", "/v1/audit-events",
+                          params={"action": "admin.delete_profile"})["data"]
+        if events or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    detail = json.loads(events[0]["detail"])
+    assert detail["before"]["id"] == profile["id"]
+    assert {"kind": "claim rule", "id": rule["id"]} in [
+        {"kind": p["kind"], "id": p["before"]["id"]} for p in detail.get("also", [])]
+
+
 @pytest.mark.parametrize(("change", "target"), [
     ({"conditions": [eq("ref", "main", "LIKE")]}, "conditions.operator"),
     ({"conditions": []}, "conditions"),

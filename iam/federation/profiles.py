@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import delete
 from sqlmodel import Session, col
 
 from iam.names import clean_description, clean_name, name_key, renamed, taken
@@ -60,7 +59,8 @@ def delete_profile(session: Session, *, journal: ChangeJournal, account_id: str,
                    profile_id: str) -> TrustedProfile:
     """Delete with its claim rules, memberships and policies."""
     row = get_profile(session, account_id=account_id, profile_id=profile_id)
-    session.execute(delete(ClaimRule).where(col(ClaimRule.profile_id) == row.id))
+    rows.delete_journalled(session, ClaimRule, col(ClaimRule.profile_id) == row.id,
+                           kind="claim rule", journal=journal)
     rows.delete_identity_dependents(session, row.iam_id, journal=journal)
     rows.delete_row(session, row, kind=KIND, journal=journal)
     return row

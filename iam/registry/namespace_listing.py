@@ -77,16 +77,25 @@ def count(content: RegistryContent, principal: Principal, *, region: str,
                   "; ".join(notes) or None)
 
 
+def _visible(content: RegistryContent, principal: Principal, *, region: str | None,
+             name: str | None = None
+             ) -> tuple[list[NamespaceRow], Mapping[tuple[str, str], NamespaceRemoval]]:
+    """The account's namespaces (of `region`, of that `name`) the caller holds any action
+    on, and the account's removals under way, in one short read."""
+    with content.read() as session:
+        rows = namespaces.list_namespaces(session, account_id=principal.account_id,
+                                          region=region, name=name)
+        rows = authz.visible_namespaces(session, content.roles, principal, rows)
+        removals = namespace_removals.of_account(session, account_id=principal.account_id)
+    return rows, removals
+
+
 def list_namespaces(content: RegistryContent, principal: Principal, *, region: str | None,
                     counts: bool, limit: int, start: str | None) -> Paged[ListedNamespace]:
     """The account's namespaces the caller holds any action on (of `region`, or all), `limit`
     at a time in (region, name) order after the cursor `start`, with their counts when
     asked (for the page's namespaces only)."""
-    with content.read() as session:
-        rows = namespaces.list_namespaces(session, account_id=principal.account_id,
-                                          region=region)
-        rows = authz.visible_namespaces(session, content.roles, principal, rows)
-        removals = namespace_removals.of_account(session, account_id=principal.account_id)
+    rows, removals = _visible(content, principal, region=region)
     page = namespaces.page_namespaces(rows, limit=limit, start=start)
     listed = [_listed(content, principal, row, removals, counts=counts) for row in page.rows]
     return Paged(listed, page.total, page.next_start)
@@ -106,11 +115,7 @@ def show_namespace(content: RegistryContent, principal: Principal, *, region: st
                    name: str, counts: bool) -> ListedNamespace:
     """One namespace of the caller's account, as `list_namespaces` shows it; NotFound when
     the account does not hold it or the caller holds nothing on it."""
-    with content.read() as session:
-        rows = namespaces.list_namespaces(session, account_id=principal.account_id,
-                                          region=region, name=name)
-        rows = authz.visible_namespaces(session, content.roles, principal, rows)
-        removals = namespace_removals.of_account(session, account_id=principal.account_id)
+    rows, removals = _visible(content, principal, region=region, name=name)
     if not rows:
         raise NotFound(f"namespace {name} not found", target="namespace")
     return _listed(content, principal, rows[0], removals, counts=counts)

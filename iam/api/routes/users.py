@@ -89,17 +89,13 @@ def change_password(iam_id: str, body: PasswordChange, caller: CurrentPrincipal,
     """Set a new password: one's own with `current_password`; another user's with
     iam-identity.user.update over everything that user holds. Either way the user's
     refresh tokens stop working at once."""
-    with runtime.write() as session:
-        if iam_id == caller.iam_id:
-            with runtime.attempts.own_password_change(client, caller):
-                users.change_own_password(session, journal=journal,
-                                          account_id=caller.account_id, iam_id=iam_id,
-                                          current_password=body.current_password,
-                                          password=body.password)
-            return
-        guard.require_identity_change(session, runtime.roles, caller,
-                                      "iam-identity.user.update", iam_id,
-                                      registry_operators=runtime.settings.registry_operators)
+    if iam_id == caller.iam_id:
+        with runtime.write() as session, runtime.attempts.own_password_change(client, caller):
+            users.change_own_password(session, journal=journal, account_id=caller.account_id,
+                                      iam_id=iam_id, current_password=body.current_password,
+                                      password=body.password)
+        return
+    with identity_change(runtime, caller, "iam-identity.user.update", iam_id) as session:
         users.set_password(session, journal=journal, account_id=caller.account_id,
                            iam_id=iam_id, password=body.password)
 
