@@ -43,3 +43,19 @@ def test_keyring_keeps_its_keys_when_a_reload_finds_a_broken_file(tmp_path: Path
     (tmp_path / "broken.key").chmod(0o600)
     keyring._checked = 0.0  # as if the reload interval had passed
     assert keyring.active().kid == key.kid
+
+
+@pytest.mark.parametrize("alg", ["ES256", "RS256"])
+@pytest.mark.parametrize("mode", signing.HEADER_MODES)
+def test_a_signed_token_is_what_pyjwt_would_make_of_the_same_claims(
+        tmp_path: Path, alg: str, mode: str) -> None:
+    key = signing.generate_key(tmp_path, alg=alg, issuer="iss")
+    claims = build_claims(issuer="iss", subject="s", audience="registry.us", access=ACCESS,
+                          now=1000, ttl=300, jti="j")
+    ours = signing.Keyring(tmp_path).sign(claims, header=mode)
+    extra = {k: v for k, v in key.headers[mode].items() if k not in ("alg", "typ")}
+    theirs = jwt.encode(claims, key.private_key, algorithm=alg,  # type: ignore[arg-type]
+                        headers=extra)
+    assert ours.split(".")[:2] == theirs.split(".")[:2]  # ES256 signatures are randomised
+    assert jwt.decode(ours, key.public_key, algorithms=[alg],  # type: ignore[arg-type]
+                      audience="registry.us", options={"verify_exp": False}) == claims

@@ -102,6 +102,18 @@ def test_login_with_api_key_returns_a_token_without_access(client: TestClient,
     assert claims["sub"] == owner.iam_id
 
 
+def test_token_answer_is_a_json_object_of_exactly_its_fields(client: TestClient,
+                                                             owner: Owner) -> None:
+    for params in ({}, {"offline_token": "true"}):
+        r = client.get("/token", params={"service": US, **params},
+                       headers=basic("iamapikey", owner.apikey))
+        assert r.headers["content-type"] == "application/json"
+        assert r.headers["cache-control"] == "no-store"
+        expected = {"token", "access_token", "expires_in", "issued_at"} | (
+            {"refresh_token"} if params else set())
+        assert set(r.json()) == expected and isinstance(r.json()["expires_in"], int)
+
+
 def test_token_carries_the_claims_the_registry_checks(client: TestClient, owner: Owner,
                                                       settings: Settings) -> None:
     claims = claims_of(token_for(client, owner.apikey)["token"])

@@ -120,10 +120,26 @@ class SigningKey:
 
     @cached_property
     def headers(self) -> dict[str, dict[str, Any]]:
-        """The JWT header fields of each of HEADER_MODES, built once per key (every registry
-        token carries one of them)."""
-        return {"admin": {"kid": self.kid}, "bundle": {"kid": self.kid, "x5c": [self.x5c]},
-                "jwks": {"kid": self.thumbprint}}
+        """The JWT header of each of HEADER_MODES."""
+        fields: dict[str, dict[str, Any]] = {
+            "admin": {"kid": self.kid}, "bundle": {"kid": self.kid, "x5c": [self.x5c]},
+            "jwks": {"kid": self.thumbprint}}
+        return {mode: {"alg": self.alg, "typ": "JWT", **extra} for mode, extra in fields.items()}
+
+    @cached_property
+    def header_segments(self) -> dict[str, bytes]:
+        """Each header's first JWS segment, encoded once per key rather than in every token
+        (with the x5c certificate it is ~700 characters of JSON, then base64)."""
+        return {mode: jwt.utils.base64url_encode(
+                    json.dumps(header, separators=(",", ":"), sort_keys=True).encode())
+                for mode, header in self.headers.items()}
+
+    @cached_property
+    def algorithm(self) -> jwt.algorithms.Algorithm:
+        """PyJWT's implementation of `alg`, its key checked once."""
+        algorithm = jwt.algorithms.get_default_algorithms()[self.alg]
+        algorithm.prepare_key(self.private_key)
+        return algorithm
 
 
 def _new_private_key(alg: str) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
@@ -263,10 +279,17 @@ class Keyring:
         return self._by_kid.get(kid)
 
     def sign(self, claims: dict[str, Any], *, header: str = "admin") -> str:
-        """Sign with the active key; `header`: one of HEADER_MODES (a registry's trust)."""
+        """Sign with the active key; `header`: one of HEADER_MODES (a registry's trust).
+
+        The compact JWS is put together here as `jwt.encode` does (sorted header, claims as
+        compact JSON, base64url, the algorithm's signature; tests/test_registry_claims.py
+        checks the two agree) but with the header segment made once per key, not once per token."""
         key = self.active()
-        return jwt.encode(claims, key.private_key, algorithm=key.alg,  # type: ignore[arg-type]
-                          headers=key.headers[header])
+        payload = jwt.utils.base64url_encode(
+            json.dumps(claims, separators=(",", ":")).encode())
+        signing_input = key.header_segments[header] + b"." + payload
+        signature = key.algorithm.sign(signing_input, key.private_key)
+        return (signing_input + b"." + jwt.utils.base64url_encode(signature)).decode()
 
     def verify(self, token: str, *, audience: str, issuer: str) -> dict[str, Any]:
         """Strict verification: known kid, its pinned algorithm, iss, aud, exp, nbf."""

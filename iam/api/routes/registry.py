@@ -28,14 +28,17 @@ from iam.runtime import Runtime
 router = APIRouter(tags=["registry"])
 
 
-def _answer(answer: TokenAnswer) -> JSONResponse:
-    body: RegistryTokenBody = {
-        "token": answer.token.token, "access_token": answer.token.token,
-        "expires_in": answer.token.expires_in, "issued_at": answer.token.issued_at_rfc3339,
-    }
+def _answer(answer: TokenAnswer) -> Response:
+    """The RegistryTokenBody, written out: its strings are compact JWS tokens (base64url and
+    dots, `Keyring.sign`) and an RFC 3339 time, nothing JSON escapes, and `json.dumps` of
+    the ~2.6 KB body (the token twice) was 3 % of a token request's instructions."""
+    token = answer.token.token
+    body = (f'{{"token":"{token}","access_token":"{token}",'
+            f'"expires_in":{answer.token.expires_in:d},'
+            f'"issued_at":"{answer.token.issued_at_rfc3339}"')
     if answer.refresh_token:
-        body["refresh_token"] = answer.refresh_token
-    return JSONResponse(body, headers=NO_STORE)
+        body += f',"refresh_token":"{answer.refresh_token}"'
+    return Response(body + "}", media_type="application/json", headers=NO_STORE)
 
 
 QUERY = (
@@ -96,7 +99,7 @@ async def read_registry_token(request: Request) -> Response:
     """
     runtime: Runtime = request.app.state.runtime
 
-    def answer(database: bool) -> JSONResponse:
+    def answer(database: bool) -> Response:
         tokens = runtime.registry_tokens
         asked = _query(request)
         return _answer(tokens.with_authorization(asked, request.headers.get("authorization"),
@@ -129,7 +132,7 @@ async def create_registry_token(request: Request) -> Response:
     grant_type = fields.get("grant_type")
     client = client_of(request)
 
-    def answer(database: bool) -> JSONResponse:
+    def answer(database: bool) -> Response:
         tokens = runtime.registry_tokens
         asked = TokenRequest(service=fields.get("service"),
                              scopes=scopes.parse_scopes(scope_values),
