@@ -1,7 +1,9 @@
 """Machine instructions per token request of one or more checkouts' `iam serve`, counted by
 valgrind's callgrind, not timed.
 
-    python -m bench.token_instructions ROOT [ROOT ...] [--requests 600] [--connections 16]
+    python -m bench.token_instructions ROOT [ROOT ...] [--requests 1000] [--repeat 2]
+
+Needs valgrind (Debian's `valgrind` package).
 
 Each root is a checkout with its own `.venv` (`make venv`). For each: seed a SQLite data
 directory with that checkout's code (bench.seed), start `iam serve` under callgrind with
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -126,11 +129,13 @@ def measure(root: Path, work: Path, *, identities: int, requests: int,
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.token_instructions")
     parser.add_argument("roots", type=Path, nargs="+")
-    parser.add_argument("--requests", type=int, default=600)
+    parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--identities", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=1, help="measure each root this often")
     opts = parser.parse_args()
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        parser.error("valgrind is not installed (apt-get install -y valgrind)")
     work = Path(tempfile.mkdtemp(prefix="iam-instructions-"))
     print("| root | run | instructions per token request |")
     print("|---|--:|--:|")
