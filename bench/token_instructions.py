@@ -2,6 +2,7 @@
 valgrind's callgrind, not timed.
 
     python -m bench.token_instructions ROOT [ROOT ...] [--requests 1000] [--repeat 2]
+                                       [--endpoint token|identity]
 
 Needs valgrind (Debian's `valgrind` package).
 
@@ -64,9 +65,10 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     raise RuntimeError(f"not ready after 600 s (see {log})")
 
 
-def _requests(url: str, keys_file: Path, total: int, connections: int) -> int:
-    """`total` token requests over `connections` threads, each with its own connection;
-    returns how many were not answered 200."""
+def _requests(url: str, keys_file: Path, total: int, connections: int, mode: str) -> int:
+    """`total` requests of `mode` (`token`: GET /token with a push scope; `identity`: POST
+    /identity/token with an API key) over `connections` threads, each with its own
+    connection; returns how many were not answered 200."""
     pairs = [line.split() for line in keys_file.read_text().splitlines() if line.strip()]
     failures = [0] * connections
 
@@ -74,9 +76,14 @@ def _requests(url: str, keys_file: Path, total: int, connections: int) -> int:
         with httpx.Client(timeout=120) as client:
             for i in range(slot, total, connections):
                 key, namespace = pairs[i % len(pairs)]
-                answer = client.get(f"{url}/token", params={
-                    "service": REGISTRY_SERVICE,
-                    "scope": f"repository:{namespace}/app:pull,push"}, auth=("iamapikey", key))
+                if mode == "identity":
+                    answer = client.post(f"{url}/identity/token", data={
+                        "grant_type": "urn:ibm:params:oauth:grant-type:apikey", "apikey": key})
+                else:
+                    answer = client.get(f"{url}/token", params={
+                        "service": REGISTRY_SERVICE,
+                        "scope": f"repository:{namespace}/app:pull,push"},
+                        auth=("iamapikey", key))
                 failures[slot] += answer.status_code != 200
 
     threads = [threading.Thread(target=worker, args=(slot,)) for slot in range(connections)]
@@ -92,8 +99,8 @@ def _control(*args: str) -> None:
 
 
 def measure(root: Path, work: Path, *, identities: int, requests: int,
-            connections: int) -> float:
-    """Instructions per token request of `root`'s server."""
+            connections: int, mode: str = "token") -> float:
+    """Instructions per request of `mode` (see `_requests`) of `root`'s server."""
     work.mkdir(parents=True)
     data = _seed(root, work / "seed", identities)
     port = free_port()
@@ -109,18 +116,18 @@ def measure(root: Path, work: Path, *, identities: int, requests: int,
     try:
         _wait_ready(url, process, log)
         keys = data / "keys.txt"
-        warm_every_key(url, keys_file=keys, mode="token", threads=connections)
-        _requests(url, keys, requests // 4, connections)  # the steady state: pools, caches
+        warm_every_key(url, keys_file=keys, mode=mode, threads=connections)
+        _requests(url, keys, requests // 4, connections, mode)  # the steady state: caches
         time.sleep(3)
         _control("-i", "on", str(process.pid))
-        failed = _requests(url, keys, requests, connections)
+        failed = _requests(url, keys, requests, connections, mode)
         time.sleep(3)  # the audit flush of the last requests is part of their cost
         _control("-i", "off", str(process.pid))
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=300)
     if failed:
-        raise RuntimeError(f"{failed} of {requests} token requests failed (see {log})")
+        raise RuntimeError(f"{failed} of {requests} requests failed (see {log})")
     totals = [int(m.group(1)) for m in re.finditer(r"^(?:summary|totals): (\d+)",
                                                    out.read_text(), re.MULTILINE)]
     return max(totals) / requests
@@ -133,16 +140,20 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--identities", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=1, help="measure each root this often")
+    parser.add_argument("--endpoint", choices=("token", "identity"), default="token",
+                        help="GET /token (registry logins, pulls, pushes) or POST "
+                             "/identity/token (API key for an IAM access token)")
     opts = parser.parse_args()
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         parser.error("valgrind is not installed (apt-get install -y valgrind)")
     work = Path(tempfile.mkdtemp(prefix="iam-instructions-"))
-    print("| root | run | instructions per token request |")
+    print(f"| root | run | instructions per {opts.endpoint} request |")
     print("|---|--:|--:|")
     for run in range(opts.repeat):
         for index, root in enumerate(opts.roots):
             per = measure(root.resolve(), work / f"{index}-{run}", identities=opts.identities,
-                          requests=opts.requests, connections=opts.connections)
+                          requests=opts.requests, connections=opts.connections,
+                          mode=opts.endpoint)
             print(f"| {root} | {run + 1} | {per:,.0f} |", flush=True)
 
 

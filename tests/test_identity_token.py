@@ -71,6 +71,9 @@ def test_apikey_grant_returns_a_bearer_token_pair(client: TestClient, owner: Own
     assert body["expiration"] > time.time()
     assert body["access_token"] != body["refresh_token"]
     assert r.headers["cache-control"] == "no-store"
+    assert r.headers["content-type"] == "application/json"
+    assert set(body) == {"access_token", "refresh_token", "token_type", "expires_in",
+                         "expiration"}
 
 
 def test_apikey_grant_token_opens_the_admin_api(client: TestClient, owner: Owner) -> None:

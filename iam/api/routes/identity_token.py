@@ -9,8 +9,8 @@ database (a new key, a password, a refresh token) runs in the thread pool.
 
 from __future__ import annotations
 
-from fastapi.responses import JSONResponse
 from starlette.requests import Request
+from starlette.responses import Response
 
 from iam.api.deps import client_of
 from iam.api.errors import OAUTH
@@ -36,7 +36,7 @@ async def _form(request: Request) -> dict[str, str]:
     return found
 
 
-async def create_identity_token(request: Request) -> JSONResponse:
+async def create_identity_token(request: Request) -> Response:
     """IBM-style IAM token: `grant_type=urn:ibm:params:oauth:grant-type:apikey&apikey=...`
     (also `password` with username/password[/account], and `refresh_token`)."""
     runtime: Runtime = request.app.state.runtime
@@ -44,7 +44,7 @@ async def create_identity_token(request: Request) -> JSONResponse:
     grant = runtime.identity_tokens.grant_for(form.get("grant_type"))
     client = client_of(request)
 
-    def answer(database: bool) -> JSONResponse:
+    def answer(database: bool) -> Response:
         with runtime.attempts.attempt(
                 client, action="iam.identity.token",
                 credential=form.get("apikey") or form.get("refresh_token"),
@@ -59,7 +59,9 @@ async def create_identity_token(request: Request) -> JSONResponse:
             body = IdentityToken(access_token=pair.access_token,
                                  refresh_token=pair.refresh_token,
                                  expires_in=pair.expires_in, expiration=pair.expiration)
-        return JSONResponse(body.model_dump(), headers={"Cache-Control": "no-store"})
+        # pydantic's own serializer: json.dumps of model_dump() escaped the two tokens again
+        return Response(body.model_dump_json(), media_type="application/json",
+                        headers={"Cache-Control": "no-store"})
 
     return await cache_first(answer)
 
