@@ -8,7 +8,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 SCRIPT = Path(__file__).resolve().parent / "wrk_token.lua"
+KEY_MODES = ("token", "identity")  # the wrk_token.lua modes that send a seeded key
 
 
 @dataclass(frozen=True)
@@ -44,18 +47,22 @@ def warm_every_key(url: str, *, keys_file: Path, mode: str, threads: int = 8) ->
     `cache off` cases in the report show the cost without it."""
     from concurrent.futures import ThreadPoolExecutor
 
-    import httpx
-
+    if mode not in KEY_MODES:
+        return  # healthz: no credential, nothing to warm
     pairs = [line.split() for line in keys_file.read_text().splitlines() if line.strip()]
-
-    def one(client: httpx.Client, key: str, namespace: str) -> None:
-        if mode == "identity":
-            client.post(f"{url}/identity/token", data={
-                "grant_type": "urn:ibm:params:oauth:grant-type:apikey", "apikey": key})
-        elif mode == "token":
-            client.get(f"{url}/token", params={
-                "service": "registry.local", "scope": f"repository:{namespace}/app:pull,push"},
-                auth=("iamapikey", key))
-
     with httpx.Client(timeout=30) as client, ThreadPoolExecutor(threads) as pool:
-        list(pool.map(lambda pair: one(client, *pair), pairs))
+        list(pool.map(lambda pair: key_request(client, url, mode, *pair), pairs))
+
+
+def key_request(client: httpx.Client, url: str, mode: str, key: str,
+                namespace: str) -> httpx.Response:
+    """One request with a seeded key, as wrk_token.lua sends it: `token` (GET /token, a
+    push scope on the key's namespace) or `identity` (POST /identity/token)."""
+    if mode == "identity":
+        return client.post(f"{url}/identity/token", data={
+            "grant_type": "urn:ibm:params:oauth:grant-type:apikey", "apikey": key})
+    if mode == "token":
+        return client.get(f"{url}/token", params={
+            "service": "registry.local", "scope": f"repository:{namespace}/app:pull,push"},
+            auth=("iamapikey", key))
+    raise ValueError(f"no key request for mode {mode!r}; one of {KEY_MODES}")

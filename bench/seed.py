@@ -11,6 +11,7 @@ A sample of the keys (spread over the whole range) is written to `keys.txt`, one
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -165,3 +166,16 @@ def seed(work: Path, *, backend: str, n: int) -> Seeded:
     keys_file.write_text("\n".join(lines) + "\n")
     keys_file.chmod(0o600)
     return Seeded(backend, n, data_dir, settings.db_url, keys_file, result.new_account.apikey)
+
+
+_SEED_IN_CHECKOUT = ("import sys; from pathlib import Path; from bench.seed import seed; "
+                     "print(seed(Path(sys.argv[1]), backend='sqlite', n=int(sys.argv[2]))"
+                     ".data_dir)")
+
+
+def seed_in_checkout(root: Path, work: Path, *, n: int) -> Path:
+    """A SQLite data dir seeded by the checkout at `root` with its own `.venv` and code (two
+    checkouts' schemas may differ); returns the data dir."""
+    out = subprocess.run([str(root / ".venv/bin/python"), "-c", _SEED_IN_CHECKOUT, str(work),
+                          str(n)], cwd=root, check=True, capture_output=True, text=True).stdout
+    return Path(out.strip().splitlines()[-1])

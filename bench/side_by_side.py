@@ -26,22 +26,13 @@ from pathlib import Path
 import httpx
 
 from bench.load import run_wrk, warm_every_key
-from bench.seed import REGISTRY_SERVICE
+from bench.seed import REGISTRY_SERVICE, seed_in_checkout
 from bench.servers import free_port
-
-SEED = ("import sys; from pathlib import Path; from bench.seed import seed; "
-        "print(seed(Path(sys.argv[1]), backend='sqlite', n=2000).data_dir)")
 
 
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _seed(root: Path, work: Path) -> Path:
-    out = subprocess.run([str(root / ".venv/bin/python"), "-c", SEED, str(work)], cwd=root,
-                         check=True, capture_output=True, text=True).stdout
-    return Path(out.strip().splitlines()[-1])
 
 
 def _serve(root: Path, data: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -72,7 +63,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="iam-side-"))
     sides = {}
     for name, root in (("old", opts.old.resolve()), ("new", opts.new.resolve())):
-        data = _seed(root, work / name)
+        data = seed_in_checkout(root, work / name, n=2000)
         port = free_port()
         sides[name] = (data, port, _serve(root, data, port, work / f"{name}.log"))
     try:

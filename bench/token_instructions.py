@@ -40,34 +40,13 @@ from pathlib import Path
 
 import httpx
 
-from bench.load import warm_every_key
-from bench.seed import REGISTRY_SERVICE
-from bench.servers import free_port
+from bench.load import key_request, warm_every_key
+from bench.seed import REGISTRY_SERVICE, seed_in_checkout
+from bench.servers import Server, free_port
 
-SEED = ("import sys; from pathlib import Path; from bench.seed import seed; "
-        "print(seed(Path(sys.argv[1]), backend='sqlite', n=int(sys.argv[2])).data_dir)")
 SERVE = ("import sys; from iam.cli import main; "
          "sys.argv = ['iam', 'serve', '--port', sys.argv[1]]; main()")
 
-
-def _seed(root: Path, work: Path, identities: int) -> Path:
-    out = subprocess.run([str(root / ".venv/bin/python"), "-c", SEED, str(work), str(identities)],
-                         cwd=root, check=True, capture_output=True, text=True).stdout
-    return Path(out.strip().splitlines()[-1])
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited (see {log})")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    raise RuntimeError(f"not ready after 600 s (see {log})")
 
 
 def _requests(url: str, keys_file: Path, total: int, connections: int, mode: str) -> int:
@@ -80,15 +59,7 @@ def _requests(url: str, keys_file: Path, total: int, connections: int, mode: str
     def worker(slot: int) -> None:
         with httpx.Client(timeout=120) as client:
             for i in range(slot, total, connections):
-                key, namespace = pairs[i % len(pairs)]
-                if mode == "identity":
-                    answer = client.post(f"{url}/identity/token", data={
-                        "grant_type": "urn:ibm:params:oauth:grant-type:apikey", "apikey": key})
-                else:
-                    answer = client.get(f"{url}/token", params={
-                        "service": REGISTRY_SERVICE,
-                        "scope": f"repository:{namespace}/app:pull,push"},
-                        auth=("iamapikey", key))
+                answer = key_request(client, url, mode, *pairs[i % len(pairs)])
                 failures[slot] += answer.status_code != 200
 
     threads = [threading.Thread(target=worker, args=(slot,)) for slot in range(connections)]
@@ -107,7 +78,7 @@ def measure(root: Path, work: Path, *, identities: int, requests: int,
             connections: int, mode: str = "token") -> float:
     """Instructions per request of `mode` (see `_requests`) of `root`'s server."""
     work.mkdir(parents=True)
-    data = _seed(root, work / "seed", identities)
+    data = seed_in_checkout(root, work / "seed", n=identities)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "IAM_DATA_DIR": str(data), "IAM_PUBLIC_URL": url,
@@ -119,7 +90,8 @@ def measure(root: Path, work: Path, *, identities: int, requests: int,
     with log.open("wb") as sink:
         process = subprocess.Popen(argv, cwd=root, env=env, stdout=sink, stderr=subprocess.STDOUT)
     try:
-        _wait_ready(url, process, log)
+        # startup under valgrind is slow (each module's code translated on first run)
+        Server("iam serve under callgrind", process, port, log).wait_ready("/readyz", 600)
         keys = data / "keys.txt"
         warm_every_key(url, keys_file=keys, mode=mode, threads=connections)
         _requests(url, keys, requests // 4, connections, mode)  # the steady state: caches
